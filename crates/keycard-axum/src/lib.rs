@@ -1,0 +1,135 @@
+//! # keycard-axum: protect axum routes with keycard JWTs
+//!
+//! The `@jwt_required()` of Rust is an extractor argument:
+//!
+//! | extractor | accepts |
+//! |---|---|
+//! | [`AccessToken`] | a valid, unrevoked access token |
+//! | [`FreshAccessToken`] | the same, issued by a password login (not a refresh) |
+//! | [`RefreshToken`] | a valid, unrevoked refresh token |
+//! | [`RequireRole<R>`] | an access token carrying role [`Role::NAME`] (else 403) |
+//! | `Option<AccessToken>` | no `Authorization` header at all, or a valid access token |
+//!
+//! Every refusal is an [`AuthError`]: 401 (403 for a missing role) with a JSON body
+//! `{"msg": "..."}` and a `WWW-Authenticate: Bearer ...` header (RFC 6750 §3). The messages are
+//! fixed text and never echo anything taken from the token.
+//!
+//! The extractors read a [`JwtAuth`] from the application state through [`FromRef`], so your state
+//! only needs `impl FromRef<AppState> for JwtAuth`:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Json, Router, extract::FromRef, routing::get};
+//! use keycard_axum::{AccessToken, JwtAuth, RequireRole, Role};
+//! use keycard_token::{Keys, RevocationList, SystemClock, TokenSettings, Tokens};
+//!
+//! #[derive(Clone)]
+//! struct AppState { auth: JwtAuth }
+//!
+//! impl FromRef<AppState> for JwtAuth {
+//!     fn from_ref(state: &AppState) -> JwtAuth { state.auth.clone() }
+//! }
+//!
+//! struct Admin;
+//! impl Role for Admin {
+//!     const NAME: &'static str = "admin";
+//!     const FORBIDDEN: &'static str = "Admins only";
+//! }
+//!
+//! async fn protected(AccessToken(claims): AccessToken) -> Json<serde_json::Value> {
+//!     Json(serde_json::json!({ "logged_in_as": claims.sub }))
+//! }
+//!
+//! async fn admin_only(RequireRole(claims, ..): RequireRole<Admin>) -> String {
+//!     format!("hello, admin {}", claims.sub)
+//! }
+//!
+//! let keys = Keys::hmac_sha256(b"an example secret of at least 32 bytes!!").unwrap();
+//! let tokens = Arc::new(Tokens::new(keys, TokenSettings::default(), Arc::new(SystemClock)));
+//! let auth = JwtAuth::new(tokens, Arc::new(RevocationList::new()));
+//! let app: Router = Router::new()
+//!     .route("/protected", get(protected))
+//!     .route("/admin", get(admin_only))
+//!     .with_state(AppState { auth });
+//! ```
+
+mod error;
+mod extract;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header::AUTHORIZATION};
+use keycard_token::{Claims, RevocationList, TokenType, Tokens};
+
+pub use error::AuthError;
+pub use extract::{AccessToken, FreshAccessToken, RefreshToken, RequireRole, Role};
+
+/// Largest `Authorization` header looked at; anything longer is refused before decoding.
+pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
+
+/// What the extractors need: the token verifier and the revocation list. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct JwtAuth {
+    tokens: Arc<Tokens>,
+    revoked: Arc<RevocationList>,
+}
+
+impl JwtAuth {
+    /// Verifies with `tokens` and refuses tokens listed in `revoked`.
+    pub fn new(tokens: Arc<Tokens>, revoked: Arc<RevocationList>) -> Self {
+        Self { tokens, revoked }
+    }
+
+    /// The token issuer and verifier.
+    pub fn tokens(&self) -> &Arc<Tokens> {
+        &self.tokens
+    }
+
+    /// The revocation list consulted on every request.
+    pub fn revocations(&self) -> &Arc<RevocationList> {
+        &self.revoked
+    }
+
+    /// Revokes the token with `claims` (by `jti`) from the next request on.
+    pub fn revoke_token(&self, claims: &Claims) {
+        self.revoked.revoke(claims.jti, claims.exp);
+    }
+
+    /// Authenticates a request from its headers: a bearer token of type `expected` that verifies
+    /// and is not revoked.
+    pub fn authenticate(&self, headers: &HeaderMap, expected: TokenType) -> Result<Claims, AuthError> {
+        let token = bearer_token(headers)?;
+        let claims = self.tokens.verify(token).map_err(AuthError::InvalidToken)?;
+        if claims.token_type != expected {
+            return Err(AuthError::WrongTokenType { expected });
+        }
+        if self.revoked.is_revoked(&claims) {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 7235).
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::MissingHeader)?;
+    if values.next().is_some() {
+        return Err(AuthError::BadHeader);
+    }
+    if value.len() > MAX_AUTHORIZATION_LEN {
+        return Err(AuthError::HeaderTooLarge);
+    }
+    let value = value.to_str().map_err(|_| AuthError::BadHeader)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::BadHeader)?;
+    if !scheme.eq_ignore_ascii_case("Bearer") {
+        return Err(AuthError::BadHeader);
+    }
+    if token.is_empty() || token.bytes().any(|b| b.is_ascii_whitespace()) {
+        return Err(AuthError::BadHeader);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,67 @@
+//! Errors of key configuration and token verification.
+
+/// Why a token was refused. The messages are fixed text: they never echo a value taken from the
+/// token, so a forged token cannot inject content into responses or logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The token is longer than [`crate::MAX_TOKEN_LEN`]; it was not decoded at all.
+    #[error("Token is too large")]
+    TooLarge,
+    /// Not three base64url segments of a JWS compact serialisation.
+    #[error("Not enough segments")]
+    NotEnoughSegments,
+    /// More than three segments (a JWE, or garbage).
+    #[error("Too many segments")]
+    TooManySegments,
+    /// The header is not strict base64url of a JSON object keycard understands.
+    #[error("Invalid header string")]
+    InvalidHeader,
+    /// The header names an algorithm other than the configured one.
+    #[error("The specified alg value is not allowed")]
+    AlgorithmNotAllowed,
+    /// The header names a `kid` that is not in keycard's key set.
+    #[error("Unknown key id")]
+    UnknownKey,
+    /// The signature is not strict base64url or does not match.
+    #[error("Signature verification failed")]
+    InvalidSignature,
+    /// The payload is not strict base64url of JSON with exactly keycard's claims, well typed.
+    #[error("Invalid payload string")]
+    InvalidPayload,
+    /// A claim has a value out of range or empty.
+    #[error("Invalid claims")]
+    InvalidClaims,
+    /// `exp` is past.
+    #[error("Token has expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("Token is not yet valid")]
+    NotYetValid,
+    /// `iat` is in the future.
+    #[error("Token was issued in the future")]
+    IssuedInFuture,
+    /// Signing failed (a broken key): only when issuing.
+    #[error("Token signing failed")]
+    Signing,
+}
+
+/// Why a key configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// An HMAC secret shorter than [`crate::MIN_HMAC_SECRET_LEN`] bytes.
+    #[error("the JWT secret must be at least {min} bytes long (got {len}); generate one with `keycard gen-secret`")]
+    SecretTooShort {
+        /// Length of the refused secret.
+        len: usize,
+        /// Required minimum.
+        min: usize,
+    },
+    /// An algorithm keycard does not implement.
+    #[error("unsupported JWT algorithm (supported: HS256, HS384, HS512)")]
+    UnsupportedAlgorithm,
+    /// Two keys with the same `kid`, or an empty `kid`.
+    #[error("every additional key needs a distinct, non-empty kid")]
+    DuplicateKid,
+}
