@@ -1,0 +1,117 @@
+//! Store behaviour against a real SQLite file.
+
+use super::*;
+use crate::{Email, Role, Username};
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    (Store::connect(&url).await.unwrap(), dir)
+}
+
+async fn add_user(store: &Store, name: &str, roles: &[&str]) -> i64 {
+    let username = Username::parse(name).unwrap();
+    let email = Email::parse("a@example.com").unwrap();
+    let roles: Vec<Role> = roles.iter().map(|r| Role::parse(r).unwrap()).collect();
+    store
+        .create_user(&NewUser { username: &username, email: Some(&email), password_hash: "$argon2id$fake", roles: &roles, now: 100 })
+        .await
+        .unwrap()
+}
+
+fn session(id: Uuid, user_id: i64, refresh_jti: Uuid) -> NewSession {
+    NewSession { id, user_id, refresh_jti, created_at: 100, expires_at: 1_000, client_addr: None, user_agent: None }
+}
+
+#[tokio::test]
+async fn usernames_are_unique_case_insensitively() {
+    let (store, _dir) = store().await;
+    add_user(&store, "Alice", &["admin"]).await;
+    let again = Username::parse("aLICE").unwrap();
+    let err = store
+        .create_user(&NewUser { username: &again, email: None, password_hash: "x", roles: &[], now: 1 })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict));
+    let found = store.find_credentials(&again).await.unwrap().unwrap();
+    assert_eq!(found.user.username, "Alice");
+    assert_eq!(found.user.roles, vec!["admin".to_owned()]);
+    assert_eq!(found.password_hash, "$argon2id$fake");
+}
+
+#[tokio::test]
+async fn grant_role_is_idempotent_and_reports_unknown_users() {
+    let (store, _dir) = store().await;
+    add_user(&store, "bob", &[]).await;
+    let bob = Username::parse("bob").unwrap();
+    let admin = Role::parse("admin").unwrap();
+    assert!(store.grant_role(&bob, &admin, 5).await.unwrap());
+    assert!(!store.grant_role(&bob, &admin, 6).await.unwrap());
+    assert_eq!(store.get_user(&bob).await.unwrap().unwrap().roles, vec!["admin".to_owned()]);
+    let nobody = Username::parse("nobody").unwrap();
+    assert!(matches!(store.grant_role(&nobody, &admin, 7).await, Err(StoreError::NotFound)));
+}
+
+#[tokio::test]
+async fn rotation_succeeds_once_then_reports_reuse_and_revocation() {
+    let (store, _dir) = store().await;
+    let uid = add_user(&store, "carol", &[]).await;
+    let (sid, first, second) = (Uuid::now_v7(), Uuid::new_v4(), Uuid::new_v4());
+    store.create_session(&session(sid, uid, first)).await.unwrap();
+
+    assert!(matches!(store.rotate_refresh(sid, first, second, 200, 2_000).await.unwrap(), Rotation::Rotated(u) if u.id == uid));
+    assert_eq!(store.rotate_refresh(sid, first, Uuid::new_v4(), 201, 2_000).await.unwrap(), Rotation::Reused { user_id: uid });
+    store.revoke_session(sid, 202, "reuse", &[(sid, 3_000)]).await.unwrap();
+    assert_eq!(store.rotate_refresh(sid, second, Uuid::new_v4(), 203, 2_000).await.unwrap(), Rotation::Revoked);
+    assert_eq!(store.rotate_refresh(Uuid::now_v7(), second, Uuid::new_v4(), 203, 2_000).await.unwrap(), Rotation::Unknown);
+}
+
+#[tokio::test]
+async fn concurrent_rotations_of_one_token_let_at_most_one_win() {
+    let (store, _dir) = store().await;
+    let uid = add_user(&store, "dave", &[]).await;
+    let (sid, jti) = (Uuid::now_v7(), Uuid::new_v4());
+    store.create_session(&session(sid, uid, jti)).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rotate_refresh(sid, jti, Uuid::new_v4(), 300, 3_000).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), Rotation::Rotated(_)) {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn revocations_persist_until_they_expire() {
+    let (store, _dir) = store().await;
+    let uid = add_user(&store, "erin", &[]).await;
+    let (sid, jti) = (Uuid::now_v7(), Uuid::new_v4());
+    store.create_session(&session(sid, uid, Uuid::new_v4())).await.unwrap();
+    store.revoke_session(sid, 100, "logout", &[(jti, 500), (sid, 900)]).await.unwrap();
+    let mut live = store.live_revocations(400).await.unwrap();
+    live.sort();
+    let mut expected = vec![(jti, 500), (sid, 900)];
+    expected.sort();
+    assert_eq!(live, expected);
+    assert_eq!(store.live_revocations(600).await.unwrap(), vec![(sid, 900)]);
+    assert!(store.purge_expired(600).await.unwrap() >= 1);
+    assert_eq!(store.live_revocations(0).await.unwrap(), vec![(sid, 900)]);
+}
+
+#[tokio::test]
+async fn list_users_never_includes_hashes_and_groups_roles() {
+    let (store, _dir) = store().await;
+    add_user(&store, "u1", &["b", "a"]).await;
+    add_user(&store, "u2", &[]).await;
+    let users = store.list_users().await.unwrap();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0].roles, vec!["a".to_owned(), "b".to_owned()]);
+    let json = serde_json::to_string(&users).unwrap();
+    assert!(!json.contains("argon2"));
+}
