@@ -30,7 +30,6 @@ pub enum AuthError {
     Forbidden(&'static str),
 }
 
-
 impl std::fmt::Display for AuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.message())
@@ -73,7 +72,8 @@ impl AuthError {
             AuthError::Forbidden(_) => "insufficient_scope",
             _ => "invalid_token",
         };
-        let value = format!("Bearer error=\"{code}\", error_description=\"{}\"", self.message().replace(['"', '\\'], "'"));
+        let value =
+            format!("Bearer error=\"{code}\", error_description=\"{}\"", self.message().replace(['"', '\\'], "'"));
         HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""))
     }
 }

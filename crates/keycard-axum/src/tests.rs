@@ -39,10 +39,7 @@ fn app() -> (Router, JwtAuth, Arc<ManualClock>) {
         .route("/fresh", get(|FreshAccessToken(c): FreshAccessToken| async move { Json(c.sub) }))
         .route("/refresh", get(|RefreshToken(c): RefreshToken| async move { Json(c.sub) }))
         .route("/admin", get(|RequireRole(c, _): RequireRole<Admin>| async move { Json(c.sub) }))
-        .route(
-            "/optional",
-            get(|t: Option<AccessToken>| async move { Json(t.map(|AccessToken(c)| c.sub)) }),
-        )
+        .route("/optional", get(|t: Option<AccessToken>| async move { Json(t.map(|AccessToken(c)| c.sub)) }))
         .with_state(State { auth: auth.clone() });
     (router, auth, clock)
 }

@@ -190,7 +190,9 @@ mod tests {
         for ok in ["a", "alice", "Alice_99", "ünïcødé", "user@example.com", &"x".repeat(64)] {
             assert!(Username::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", " ", "al ice", "alice\n", "bob\t", "a\u{0}b", "zero\u{200B}width", "\u{FEFF}bom", &"x".repeat(65)] {
+        for bad in
+            ["", " ", "al ice", "alice\n", "bob\t", "a\u{0}b", "zero\u{200B}width", "\u{FEFF}bom", &"x".repeat(65)]
+        {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
     }

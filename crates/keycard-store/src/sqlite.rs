@@ -96,7 +96,6 @@ pub struct Store {
     pool: SqlitePool,
 }
 
-
 impl Store {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`),
     /// in WAL mode with a busy timeout, and applies pending migrations.
@@ -168,10 +167,12 @@ impl Store {
     /// The account and password hash for a login, if the account exists.
     #[instrument(skip_all)]
     pub async fn find_credentials(&self, username: &Username) -> Result<Option<Credentials>, StoreError> {
-        let row = sqlx::query("SELECT id, username, email, status, created_at, password_hash FROM users WHERE username_key = ?1")
-            .bind(username.key())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, username, email, status, created_at, password_hash FROM users WHERE username_key = ?1",
+        )
+        .bind(username.key())
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let password_hash: String = row.try_get("password_hash")?;
         let user = self.with_roles(user_from_row(&row)?).await?;
@@ -210,9 +211,8 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
-        let roles = sqlx::query("SELECT user_id, role FROM user_roles ORDER BY user_id, role")
-            .fetch_all(&self.pool)
-            .await?;
+        let roles =
+            sqlx::query("SELECT user_id, role FROM user_roles ORDER BY user_id, role").fetch_all(&self.pool).await?;
         for row in roles {
             let user_id: i64 = row.try_get("user_id")?;
             if let Ok(i) = users.binary_search_by_key(&user_id, |u| u.id) {
@@ -354,7 +354,8 @@ impl Store {
 
     /// Deletes revocations and sessions that can no longer matter at `now`; returns rows deleted.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let revocations = sqlx::query("DELETE FROM revocations WHERE expires_at <= ?1").bind(now).execute(&self.pool).await?;
+        let revocations =
+            sqlx::query("DELETE FROM revocations WHERE expires_at <= ?1").bind(now).execute(&self.pool).await?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1").bind(now).execute(&self.pool).await?;
         Ok(revocations.rows_affected() + sessions.rows_affected())
     }

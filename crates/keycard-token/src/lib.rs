@@ -39,5 +39,5 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{KeyError, TokenError};
 pub use keys::{Algorithm, Keys, MIN_HMAC_SECRET_LEN};
 pub use revocation::RevocationList;
-pub use tokens::{IssuedPair, MAX_TOKEN_LEN, MAX_TIMESTAMP, NewSession, TokenSettings, Tokens};
+pub use tokens::{IssuedPair, MAX_TIMESTAMP, MAX_TOKEN_LEN, NewSession, TokenSettings, Tokens};
 pub use uuid::Uuid;

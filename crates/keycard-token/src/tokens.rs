@@ -145,6 +145,12 @@ impl Tokens {
         Ok((self.encode(&claims)?, claims))
     }
 
+    /// The claims a token of `kind` for `session` issued now would carry, with a fresh `jti`;
+    /// sign them with [`Tokens::encode`]. Lets a caller record the `jti` before signing.
+    pub fn claims_for(&self, session: &NewSession, kind: TokenType) -> Claims {
+        self.claims(session, kind, self.clock.now())
+    }
+
     fn claims(&self, session: &NewSession, kind: TokenType, now: i64) -> Claims {
         let ttl = match kind {
             TokenType::Access => self.settings.access_ttl,
@@ -216,10 +222,8 @@ impl Tokens {
         }
         let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::InvalidHeader)?;
         let header: Header<'_> = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
-        if let Some(typ) = &header.typ {
-            if !typ.eq_ignore_ascii_case("JWT") {
-                return Err(TokenError::InvalidHeader);
-            }
+        if header.typ.as_ref().is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT")) {
+            return Err(TokenError::InvalidHeader);
         }
         let key = self.keys.lookup(header.kid.as_deref()).ok_or(TokenError::UnknownKey)?;
         if header.alg != key.alg.as_str() {

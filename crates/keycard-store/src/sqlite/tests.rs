@@ -14,7 +14,13 @@ async fn add_user(store: &Store, name: &str, roles: &[&str]) -> i64 {
     let email = Email::parse("a@example.com").unwrap();
     let roles: Vec<Role> = roles.iter().map(|r| Role::parse(r).unwrap()).collect();
     store
-        .create_user(&NewUser { username: &username, email: Some(&email), password_hash: "$argon2id$fake", roles: &roles, now: 100 })
+        .create_user(&NewUser {
+            username: &username,
+            email: Some(&email),
+            password_hash: "$argon2id$fake",
+            roles: &roles,
+            now: 100,
+        })
         .await
         .unwrap()
 }
@@ -59,11 +65,19 @@ async fn rotation_succeeds_once_then_reports_reuse_and_revocation() {
     let (sid, first, second) = (Uuid::now_v7(), Uuid::new_v4(), Uuid::new_v4());
     store.create_session(&session(sid, uid, first)).await.unwrap();
 
-    assert!(matches!(store.rotate_refresh(sid, first, second, 200, 2_000).await.unwrap(), Rotation::Rotated(u) if u.id == uid));
-    assert_eq!(store.rotate_refresh(sid, first, Uuid::new_v4(), 201, 2_000).await.unwrap(), Rotation::Reused { user_id: uid });
+    assert!(
+        matches!(store.rotate_refresh(sid, first, second, 200, 2_000).await.unwrap(), Rotation::Rotated(u) if u.id == uid)
+    );
+    assert_eq!(
+        store.rotate_refresh(sid, first, Uuid::new_v4(), 201, 2_000).await.unwrap(),
+        Rotation::Reused { user_id: uid }
+    );
     store.revoke_session(sid, 202, "reuse", &[(sid, 3_000)]).await.unwrap();
     assert_eq!(store.rotate_refresh(sid, second, Uuid::new_v4(), 203, 2_000).await.unwrap(), Rotation::Revoked);
-    assert_eq!(store.rotate_refresh(Uuid::now_v7(), second, Uuid::new_v4(), 203, 2_000).await.unwrap(), Rotation::Unknown);
+    assert_eq!(
+        store.rotate_refresh(Uuid::now_v7(), second, Uuid::new_v4(), 203, 2_000).await.unwrap(),
+        Rotation::Unknown
+    );
 }
 
 #[tokio::test]

@@ -110,13 +110,15 @@ fn tokens_from_the_future_are_refused() {
     let pair = tokens.issue_pair(&NewSession::login("alice", vec![])).unwrap();
     clock.set(NOW);
     assert_eq!(tokens.verify(&pair.access_token), Err(TokenError::NotYetValid));
-    let future_iat = payload_with(&(NOW + 900).to_string()).replace(&format!(r#""iat":{NOW}"#), &format!(r#""iat":{}"#, NOW + 60));
+    let future_iat =
+        payload_with(&(NOW + 900).to_string()).replace(&format!(r#""iat":{NOW}"#), &format!(r#""iat":{}"#, NOW + 60));
     assert_eq!(tokens.verify(&forge(&tokens, HEADER, &future_iat)), Err(TokenError::IssuedInFuture));
 }
 
 #[test]
 fn another_secret_fails_signature_verification() {
-    let other = Tokens::new(Keys::hmac_sha256(&[9u8; 32]).unwrap(), TokenSettings::default(), Arc::new(ManualClock::new(NOW)));
+    let other =
+        Tokens::new(Keys::hmac_sha256(&[9u8; 32]).unwrap(), TokenSettings::default(), Arc::new(ManualClock::new(NOW)));
     let (token, _) = other.issue(&NewSession::login("alice", vec![]), TokenType::Access).unwrap();
     assert_eq!(tokens().verify(&token), Err(TokenError::InvalidSignature));
 }

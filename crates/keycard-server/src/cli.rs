@@ -1,0 +1,266 @@
+//! The command line: `serve`, `gen-secret`, `user add|grant|list`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use keycard_store::{Email, NewUser, Password, Role, Store, StoreError, Username};
+use keycard_token::{Clock, SystemClock, TokenSettings};
+
+use crate::password::Passwords;
+use crate::settings::{self, Argon2Settings, SECRET_ENV, SecretSource, Settings};
+use crate::telemetry::{self, LogFormat};
+use crate::{Application, routes::UserView};
+
+/// keycard: a JWT authentication server (register, login, refresh with rotation, logout, roles).
+#[derive(Debug, Parser)]
+#[command(name = "keycard", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    #[command(after_help = "The JWT secret is read from KEYCARD_JWT_SECRET (never a flag). When it is unset, \
+keycard uses the secret in --secret-file, creating it (mode 0600) with a fresh 256-bit secret on first start.\n\
+Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).")]
+    Serve(ServeArgs),
+    /// Print a fresh 256-bit secret for KEYCARD_JWT_SECRET.
+    GenSecret,
+    /// Manage accounts in the database (safe while the server runs).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: sqlite://PATH (created if missing; relative to the working directory).
+    #[arg(long, env = "KEYCARD_DATABASE_URL", default_value = "sqlite://keycard.db")]
+    pub database_url: String,
+}
+
+/// `keycard serve` options; each also reads its `KEYCARD_*` environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KEYCARD_BIND", default_value = "127.0.0.1:5000")]
+    pub bind: String,
+    /// Database location.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// File holding the JWT secret when KEYCARD_JWT_SECRET is unset (created if missing).
+    #[arg(long, env = "KEYCARD_SECRET_FILE", default_value = "keycard.secret")]
+    pub secret_file: PathBuf,
+    /// Access token lifetime: seconds, or with a unit (15m, 1h, 30d).
+    #[arg(long, env = "KEYCARD_ACCESS_TTL", default_value = "15m", value_parser = settings::parse_ttl)]
+    pub access_ttl: Duration,
+    /// Refresh token lifetime: seconds, or with a unit (15m, 1h, 30d).
+    #[arg(long, env = "KEYCARD_REFRESH_TTL", default_value = "30d", value_parser = settings::parse_ttl)]
+    pub refresh_ttl: Duration,
+    /// Clock-skew tolerance for exp/nbf/iat (at most 5m).
+    #[arg(long, env = "KEYCARD_LEEWAY", default_value = "0", value_parser = settings::parse_leeway)]
+    pub leeway: Duration,
+    /// Requests taking longer are answered 408.
+    #[arg(long, env = "KEYCARD_REQUEST_TIMEOUT", default_value = "30s", value_parser = settings::parse_ttl)]
+    pub request_timeout: Duration,
+    /// Password hashing parameters.
+    #[command(flatten)]
+    pub argon2: Argon2Settings,
+    /// Log line format.
+    #[arg(long, env = "KEYCARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `keycard user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is read from stdin when it is not a terminal, else prompted.
+    Add {
+        /// Username.
+        name: String,
+        /// Role to grant (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Password hashing parameters.
+        #[command(flatten)]
+        argon2: Argon2Settings,
+    },
+    /// Grant a role to an account (effective at its next login or refresh).
+    Grant {
+        /// Username.
+        name: String,
+        /// Role.
+        role: String,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List accounts.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::GenSecret => {
+            println!("{}", settings::generate_secret()?);
+            Ok(())
+        }
+        Command::User(command) => user(command).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    let (jwt_secret, source) = settings::resolve_secret(std::env::var(SECRET_ENV).ok(), &args.secret_file)?;
+    match &source {
+        SecretSource::Environment => tracing::info!("JWT secret read from {SECRET_ENV}"),
+        SecretSource::File(path) => {
+            tracing::warn!(file = %path.display(), "{SECRET_ENV} is not set: using the JWT secret stored in the file")
+        }
+        SecretSource::Generated(path) => tracing::warn!(
+            file = %path.display(),
+            "{SECRET_ENV} is not set: generated a new JWT secret and stored it in the file (keep it private, back it up)"
+        ),
+    }
+    let settings = Settings {
+        bind: args.bind,
+        database_url: args.database.database_url,
+        jwt_secret,
+        tokens: TokenSettings { access_ttl: args.access_ttl, refresh_ttl: args.refresh_ttl, leeway: args.leeway },
+        argon2: args.argon2,
+        request_timeout: args.request_timeout,
+    };
+    tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
+    let app = Application::build(settings).await?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}
+
+async fn user(command: UserCommand) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    match command {
+        UserCommand::Add { name, roles, email, database, argon2 } => {
+            let username = Username::parse(&name)?;
+            let email = email.as_deref().map(Email::parse).transpose()?;
+            let roles = roles.iter().map(|r| Role::parse(r)).collect::<Result<Vec<_>, _>>()?;
+            let password = Password::parse(&read_password()?)?;
+            let store = open(&database).await?;
+            let password_hash = Passwords::new(&argon2)?.hash(&password).await?;
+            let new = NewUser {
+                username: &username,
+                email: email.as_ref(),
+                password_hash: &password_hash,
+                roles: &roles,
+                now,
+            };
+            match store.create_user(&new).await {
+                Ok(_) => println!("created user {username}"),
+                Err(StoreError::Conflict) => bail!("user {username} already exists"),
+                Err(e) => return Err(e).context("creating the user"),
+            }
+            store.close().await;
+        }
+        UserCommand::Grant { name, role, database } => {
+            let username = Username::parse(&name)?;
+            let role = Role::parse(&role)?;
+            let store = open(&database).await?;
+            match store.grant_role(&username, &role, now).await {
+                Ok(true) => println!("granted {role} to {username}"),
+                Ok(false) => println!("{username} already has {role}"),
+                Err(StoreError::NotFound) => bail!("no user named {username}"),
+                Err(e) => return Err(e).context("granting the role"),
+            }
+            store.close().await;
+        }
+        UserCommand::List { json, database } => {
+            let store = open(&database).await?;
+            let users: Vec<UserView> = store.list_users().await?.into_iter().map(UserView::from).collect();
+            store.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                println!("{:<24} {:<32} {:<9} {:<24} CREATED", "USERNAME", "EMAIL", "STATUS", "ROLES");
+                for u in users {
+                    println!(
+                        "{:<24} {:<32} {:<9} {:<24} {}",
+                        u.username,
+                        u.email.unwrap_or_default(),
+                        u.status.as_str(),
+                        u.roles.join(","),
+                        u.created_at
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
+    Store::connect(&database.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", database.database_url))
+}
+
+/// The new user's password: one line from stdin when it is piped, else prompted twice.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            bail!("the passwords do not match");
+        }
+        return Ok(first);
+    }
+    let mut input = String::new();
+    std::io::stdin().take(4096).read_to_string(&mut input).context("reading the password from stdin")?;
+    let line = input.lines().next().unwrap_or("");
+    Ok(line.to_owned())
+}

@@ -1,0 +1,154 @@
+//! The one API error type, mapped to HTTP in one place: every error body is `{"msg": "..."}`.
+//!
+//! Internal errors answer fixed text; their cause chain is logged, never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keycard_axum::AuthError;
+use keycard_store::{StoreError, ValidationError};
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400: a field breaks a rule; the message names the field and the rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// 401/403 from the token extractors or handlers.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// 401: login failed; identical for an unknown user and a wrong password.
+    #[error("Bad username or password")]
+    BadCredentials,
+    /// 404.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 409: the username is taken.
+    #[error("User already exists")]
+    UserExists,
+    /// 413: the body is over the limit.
+    #[error("Request body is too large (limit 16 KiB)")]
+    PayloadTooLarge,
+    /// 415: the body is not declared as JSON.
+    #[error("Expected a request with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// 503: the database is unreachable or overloaded.
+    #[error("Service temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// 500: a bug or an unexpected fault.
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Auth(e) => e.status(),
+            ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UserExists => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => ApiError::UserExists,
+            StoreError::NotFound => ApiError::NotFound("Not found"),
+            StoreError::Database(
+                ref inner @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)),
+            ) => {
+                let _ = inner;
+                ApiError::Unavailable(e.into())
+            }
+            e => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<crate::password::HashError> for ApiError {
+    fn from(e: crate::password::HashError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<keycard_token::TokenError> for ApiError {
+    fn from(e: keycard_token::TokenError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl ApiError {
+    /// [`IntoResponse::into_response`] with a concrete body type, for middleware.
+    pub fn into_response_owned(self) -> Response {
+        self.into_response()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Auth(e) = self {
+            return e.into_response();
+        }
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(error = ?cause, "service unavailable"),
+            _ => {}
+        }
+        let mut response = (self.status(), Json(serde_json::json!({ "msg": self.to_string() }))).into_response();
+        if self.status() == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_maps_to_its_documented_status() {
+        let cases: Vec<(ApiError, StatusCode)> = vec![
+            (ApiError::BadRequest("x".into()), StatusCode::BAD_REQUEST),
+            (ApiError::Invalid(ValidationError("y")), StatusCode::BAD_REQUEST),
+            (ApiError::Auth(AuthError::MissingHeader), StatusCode::UNAUTHORIZED),
+            (ApiError::Auth(AuthError::Forbidden("Admins only")), StatusCode::FORBIDDEN),
+            (ApiError::BadCredentials, StatusCode::UNAUTHORIZED),
+            (ApiError::NotFound("Not found"), StatusCode::NOT_FOUND),
+            (ApiError::UserExists, StatusCode::CONFLICT),
+            (ApiError::PayloadTooLarge, StatusCode::PAYLOAD_TOO_LARGE),
+            (ApiError::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            (ApiError::Unavailable(anyhow::anyhow!("db down")), StatusCode::SERVICE_UNAVAILABLE),
+            (ApiError::Internal(anyhow::anyhow!("secret detail")), StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.into_response().status(), status);
+        }
+    }
+
+    #[test]
+    fn store_errors_map_to_conflict_not_found_and_unavailable() {
+        assert!(matches!(ApiError::from(StoreError::Conflict), ApiError::UserExists));
+        assert!(matches!(ApiError::from(StoreError::NotFound), ApiError::NotFound(_)));
+        assert!(matches!(ApiError::from(StoreError::Database(sqlx::Error::PoolTimedOut)), ApiError::Unavailable(_)));
+        assert!(matches!(ApiError::from(StoreError::Corrupt("x")), ApiError::Internal(_)));
+    }
+
+    #[tokio::test]
+    async fn internal_errors_never_send_their_cause() {
+        let response = ApiError::Internal(anyhow::anyhow!("connection string postgres://u:pw@h")).into_response();
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"msg":"Internal server error"}"#);
+    }
+}

@@ -1,0 +1,201 @@
+//! Register, login, refresh with rotation, logout with revocation.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use keycard_axum::{AccessToken, AuthError, RefreshToken};
+use keycard_store::{Email, Password, Rotation, UserStatus, Username};
+use keycard_token::{Claims, NewSession, TokenType};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::instrument;
+
+use crate::error::ApiError;
+use crate::extract::{ClientAddr, Json};
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/register", post(register))
+        .route("/login", post(login))
+        .route("/token/refresh", post(refresh))
+        .route("/logout", delete(logout))
+}
+
+/// Unknown fields are refused: a misspelt `emial` must not be silently ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterRequest {
+    username: String,
+    password: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// `POST /register`: creates an account.
+#[instrument(skip_all)]
+async fn register(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Json(request): Json<RegisterRequest>,
+) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
+    let username = Username::parse(&request.username)?;
+    let password = Password::parse(&request.password)?;
+    let email = request.email.as_deref().map(Email::parse).transpose()?;
+    // Saves a hash for a name that is obviously taken; the unique constraint is what decides.
+    if state.store.user_exists(&username).await? {
+        return Err(ApiError::UserExists);
+    }
+    let password_hash = state.passwords.hash(&password).await?;
+    state
+        .store
+        .create_user(&keycard_store::NewUser {
+            username: &username,
+            email: email.as_ref(),
+            password_hash: &password_hash,
+            roles: &[],
+            now: state.now(),
+        })
+        .await?;
+    tracing::info!(username = ?username.as_str(), %client, "user registered");
+    Ok((StatusCode::CREATED, axum::Json(json!({ "msg": "User created successfully" }))))
+}
+
+/// `POST /login`: a fresh token pair in a new session. One answer for unknown user, wrong
+/// password and disabled account, in the same time.
+#[instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Json(request): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let username = Username::parse(&request.username).ok();
+    let credentials = match &username {
+        Some(username) => state.store.find_credentials(username).await?,
+        None => None,
+    };
+    let verified =
+        state.passwords.verify(credentials.as_ref().map(|c| c.password_hash.as_str()), &request.password).await?;
+    let user = match credentials {
+        Some(c) if verified && c.user.status == UserStatus::Active => c.user,
+        _ => {
+            tracing::warn!(username = ?request.username, %client, "login failed");
+            return Err(ApiError::BadCredentials);
+        }
+    };
+
+    let session = NewSession::login(user.username.clone(), user.roles.clone());
+    let pair = state.tokens().issue_pair(&session)?;
+    state
+        .store
+        .create_session(&keycard_store::NewSession {
+            id: session.session_id,
+            user_id: user.id,
+            refresh_jti: pair.refresh.jti,
+            created_at: pair.refresh.iat,
+            expires_at: pair.refresh.exp,
+            client_addr: client.0.map(|ip| ip.to_string()),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| ua.chars().take(512).collect()),
+        })
+        .await?;
+    tracing::info!(username = ?user.username, %client, sid = %session.session_id, "login succeeded");
+    Ok(token_response(&state, pair.access_token, pair.refresh_token))
+}
+
+/// `POST /token/refresh`: rotates the refresh token. Presenting a refresh token that was already
+/// rotated away ends the whole session (reuse detection, RFC 9700 §4.14.2).
+#[instrument(skip_all, fields(sid = %claims.sid))]
+async fn refresh(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    RefreshToken(claims): RefreshToken,
+) -> Result<Response, ApiError> {
+    let session = NewSession::refresh(claims.sub.clone(), Vec::new(), claims.sid);
+    let mut access = state.tokens().claims_for(&session, TokenType::Access);
+    let mut refresh = state.tokens().claims_for(&session, TokenType::Refresh);
+    let rotation = state.store.rotate_refresh(claims.sid, claims.jti, refresh.jti, refresh.iat, refresh.exp).await?;
+    let user = match rotation {
+        Rotation::Rotated(user) if user.status == UserStatus::Active => user,
+        Rotation::Rotated(_) => {
+            end_session(&state, &claims, "account disabled").await?;
+            return Err(AuthError::Revoked.into());
+        }
+        Rotation::Reused { .. } => {
+            tracing::warn!(username = ?claims.sub, %client, "refresh token reuse detected: session revoked");
+            end_session(&state, &claims, "refresh token reuse").await?;
+            return Err(AuthError::Revoked.into());
+        }
+        Rotation::Revoked | Rotation::Unknown => {
+            // Heal the in-memory list: this session is over.
+            state.auth.revocations().revoke(claims.sid, session_revocation_until(&state));
+            return Err(AuthError::Revoked.into());
+        }
+    };
+    // Roles and username come from the database, so a grant takes effect at the next refresh.
+    access.sub.clone_from(&user.username);
+    refresh.sub.clone_from(&user.username);
+    access.roles.clone_from(&user.roles);
+    refresh.roles = user.roles;
+    let access_token = state.tokens().encode(&access)?;
+    let refresh_token = state.tokens().encode(&refresh)?;
+    tracing::debug!(username = ?access.sub, "token refreshed");
+    Ok(token_response(&state, access_token, refresh_token))
+}
+
+/// `DELETE /logout`: revokes this access token and ends its session, so the session's refresh
+/// token (and any other access token of it) stops working too. Durable before it answers.
+#[instrument(skip_all, fields(sid = %claims.sid))]
+async fn logout(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    AccessToken(claims): AccessToken,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    end_session(&state, &claims, "logout").await?;
+    tracing::info!(username = ?claims.sub, %client, "logout");
+    Ok(axum::Json(json!({ "msg": "Token revoked" })))
+}
+
+/// Until when a revoked session id must stay in memory: past that, every access token of the
+/// session has expired (refresh tokens are checked against the database anyway).
+fn session_revocation_until(state: &AppState) -> i64 {
+    let settings = state.tokens().settings();
+    let lifetime = settings.access_ttl.as_secs().saturating_add(settings.leeway.as_secs());
+    state.now().saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX))
+}
+
+/// Ends the session of `claims` and revokes the token itself, durably, then in memory.
+async fn end_session(state: &AppState, claims: &Claims, reason: &str) -> Result<(), ApiError> {
+    let sid_until = session_revocation_until(state).max(claims.exp);
+    let revocations = [(claims.jti, claims.exp), (claims.sid, sid_until)];
+    state.store.revoke_session(claims.sid, state.now(), reason, &revocations).await?;
+    state.auth.revocations().extend(revocations);
+    Ok(())
+}
+
+/// A token response (RFC 6749 §5.1): never cached.
+fn token_response(state: &AppState, access_token: String, refresh_token: String) -> Response {
+    let body = json!({
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "token_type": "Bearer",
+        "expires_in": state.tokens().settings().access_ttl.as_secs(),
+    });
+    let mut response = axum::Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -1,0 +1,231 @@
+//! Typed configuration of the server, read from `KEYCARD_*` environment variables and `serve`
+//! flags (flags win), with defaults that run out of the box.
+//!
+//! The JWT secret is read from `KEYCARD_JWT_SECRET` only (never a flag, so it does not show in
+//! `ps`), or else from a file that keycard creates with a fresh random secret on first start.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keycard_token::{MIN_HMAC_SECRET_LEN, TokenSettings};
+use secrecy::SecretString;
+
+/// Environment variable holding the JWT signing secret.
+pub const SECRET_ENV: &str = "KEYCARD_JWT_SECRET";
+
+/// Everything [`crate::Application::build`] needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    pub bind: String,
+    /// `sqlite://path` (created if missing) or `sqlite::memory:`.
+    pub database_url: String,
+    /// HMAC secret, at least 32 bytes.
+    pub jwt_secret: SecretString,
+    /// Token lifetimes and leeway.
+    pub tokens: TokenSettings,
+    /// Password hashing parameters.
+    pub argon2: Argon2Settings,
+    /// Requests that take longer are answered 408.
+    pub request_timeout: Duration,
+}
+
+/// Argon2id parameters. The defaults are OWASP's first recommendation (19 MiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct Argon2Settings {
+    /// Argon2id memory cost in KiB.
+    #[arg(long = "argon2-memory-kib", env = "KEYCARD_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub memory_kib: u32,
+    /// Argon2id iterations (time cost).
+    #[arg(long = "argon2-iterations", env = "KEYCARD_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub iterations: u32,
+    /// Argon2id lanes (parallelism).
+    #[arg(long = "argon2-parallelism", env = "KEYCARD_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub parallelism: u32,
+    /// Password hashes computed at once (each holds its memory cost); default: CPU count.
+    #[arg(long = "hash-concurrency", env = "KEYCARD_HASH_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1, concurrency: None }
+    }
+}
+
+/// Where the JWT secret came from, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `KEYCARD_JWT_SECRET`.
+    Environment,
+    /// An existing secret file.
+    File(PathBuf),
+    /// A secret generated now and stored in this file.
+    Generated(PathBuf),
+}
+
+/// A fresh 256-bit secret from the OS random source, base64url-encoded (43 characters).
+pub fn generate_secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("reading the OS random source: {e}"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The JWT secret: `env_value` if set, else the content of `file`, else a new secret written to
+/// `file` with mode 0600. Refuses a secret shorter than 32 bytes. Errors never contain the secret.
+pub fn resolve_secret(env_value: Option<String>, file: &Path) -> anyhow::Result<(SecretString, SecretSource)> {
+    if let Some(value) = env_value.filter(|v| !v.is_empty()) {
+        check_secret(&value, SECRET_ENV)?;
+        return Ok((SecretString::from(value), SecretSource::Environment));
+    }
+    match fs::read_to_string(file) {
+        Ok(content) => {
+            let secret = content.trim_end_matches(['\n', '\r']).to_owned();
+            check_secret(&secret, &file.display().to_string())?;
+            return Ok((SecretString::from(secret), SecretSource::File(file.to_owned())));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading the secret file {}", file.display())),
+    }
+    let secret = generate_secret()?;
+    // Write to a private temporary file, then link it into place: the link fails if another
+    // process created the file meanwhile, in which case its secret wins.
+    let tmp = file.with_extension(format!("tmp.{}", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(secret.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    })();
+    let linked = written.and_then(|()| fs::hard_link(&tmp, file));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok((SecretString::from(secret), SecretSource::Generated(file.to_owned()))),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => resolve_secret(None, file),
+        Err(e) => Err(e).with_context(|| format!("writing the secret file {}", file.display())),
+    }
+}
+
+fn check_secret(secret: &str, from: &str) -> anyhow::Result<()> {
+    if secret.len() < MIN_HMAC_SECRET_LEN {
+        bail!(
+            "the JWT secret from {from} is {} bytes long; at least {MIN_HMAC_SECRET_LEN} are required \
+             (generate one with `keycard gen-secret`)",
+            secret.len()
+        );
+    }
+    Ok(())
+}
+
+/// Parses a duration given as seconds (`900`) or with a unit: `s`, `m`, `h`, `d` (`15m`, `30d`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a duration (use seconds or 15m, 1h, 30d)"))?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}` has an unknown unit (use s, m, h or d)")),
+    };
+    n.checked_mul(unit_secs)
+        .filter(|&secs| secs <= 10 * 365 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{s}` is too long (at most 10 years)"))
+}
+
+/// A positive duration (token lifetimes).
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("a token lifetime must be at least 1 second".into());
+    }
+    Ok(d)
+}
+
+/// The leeway: at most 5 minutes.
+pub fn parse_leeway(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > Duration::from_secs(300) {
+        return Err("the leeway may be at most 5 minutes (300s)".into());
+    }
+    Ok(d)
+}
+
+/// Never prints the secret: used by the start-up configuration summary.
+pub fn describe(settings: &Settings) -> String {
+    format!(
+        "bind={} database={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={}",
+        settings.bind,
+        settings.database_url,
+        settings.tokens.access_ttl.as_secs(),
+        settings.tokens.refresh_ttl.as_secs(),
+        settings.tokens.leeway.as_secs(),
+        settings.argon2.memory_kib,
+        settings.argon2.iterations,
+        settings.argon2.parallelism,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        assert_eq!(parse_duration("900"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        for bad in ["", "m", "15x", "-5", "1.5h", "99999999999999999999", "100000d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_leeway("301").is_err());
+        assert_eq!(parse_leeway("5m"), Ok(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_without_echoing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve_secret(Some("short-secret-value".into()), &dir.path().join("s")).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("at least 32"), "{msg}");
+        assert!(!msg.contains("short-secret-value"), "{msg}");
+    }
+
+    #[test]
+    fn a_generated_secret_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keycard.secret");
+        let (first, source) = resolve_secret(None, &file).unwrap();
+        assert_eq!(source, SecretSource::Generated(file.clone()));
+        assert_eq!(first.expose_secret().len(), 43);
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        let (second, source) = resolve_secret(None, &file).unwrap();
+        assert_eq!(source, SecretSource::File(file));
+        assert_eq!(first.expose_secret(), second.expose_secret());
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = "e".repeat(32);
+        let (secret, source) = resolve_secret(Some(env.clone()), &dir.path().join("s")).unwrap();
+        assert_eq!((secret.expose_secret(), source), (env.as_str(), SecretSource::Environment));
+        assert!(!dir.path().join("s").exists());
+    }
+}

@@ -1,0 +1,48 @@
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn admin_users_is_403_without_the_admin_role() {
+    let app = spawn_app().await;
+    let tokens = app.user_with_tokens("alice").await;
+    let response = app.get("/admin/users", Some(&tokens.access)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["msg"], "Admins only");
+    assert_401(app.get("/admin/users", None).await, "Missing Authorization Header").await;
+}
+
+#[tokio::test]
+async fn an_admin_created_by_the_cli_lists_users_without_hashes() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    let out = run_cli(
+        &[
+            "user",
+            "add",
+            "root",
+            "--role",
+            "admin",
+            "--email",
+            "root@example.com",
+            "--database-url",
+            app.database_url(),
+        ],
+        "root password 123\n",
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let tokens = app.login_tokens("root", "root password 123").await;
+    assert_eq!(claims_of(&tokens.access)["roles"], serde_json::json!(["admin"]));
+    let response = app.get("/admin/users", Some(&tokens.access)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("argon2") && !text.contains("password"), "{text}");
+    let users: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice", "root"]);
+    assert_eq!(users[1]["roles"], serde_json::json!(["admin"]));
+    assert_eq!(users[1]["email"], "root@example.com");
+}
