@@ -14,7 +14,7 @@
 //! `{"msg": "..."}` and a `WWW-Authenticate: Bearer ...` header (RFC 6750 §3). The messages are
 //! fixed text and never echo anything taken from the token.
 //!
-//! The extractors read a [`JwtAuth`] from the application state through [`FromRef`], so your state
+//! The extractors read a [`JwtAuth`] from the application state through [`FromRef`](axum::extract::FromRef), so your state
 //! only needs `impl FromRef<AppState> for JwtAuth`:
 //!
 //! ```
