@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use keycard_store::{Email, NewUser, Password, Role, Store, StoreError, Username};
+use keycard_store::{Email, NewUser, Password, Role, Store, StoreError, UserStatus, Username};
 use keycard_token::{Clock, SystemClock, TokenSettings};
 
 use crate::password::Passwords;
@@ -36,6 +36,27 @@ Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).
     /// Manage accounts in the database (safe while the server runs).
     #[command(subcommand)]
     User(UserCommand),
+    /// Read the security audit log, newest first.
+    Audit {
+        /// Only events of this account.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this kind (login_failed, logout, user_disabled, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events at or after this time (seconds since the epoch or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many events (default 100, at most 1000).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 /// Where the database is.
@@ -73,6 +94,26 @@ pub struct ServeArgs {
     /// Password hashing parameters.
     #[command(flatten)]
     pub argon2: Argon2Settings,
+    /// Consecutive failed logins of one account before throttling starts (0: never).
+    #[arg(long, env = "KEYCARD_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+    /// Requests a minute one client address may make to each of /login, /register and
+    /// /token/refresh (0: unlimited).
+    #[arg(long, env = "KEYCARD_RATE_LIMIT", default_value_t = 60)]
+    pub rate_limit: u32,
+    /// Header holding the client address set by your reverse proxy (e.g. X-Forwarded-For),
+    /// believed only from --trusted-proxies.
+    #[arg(long, env = "KEYCARD_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<axum::http::HeaderName>,
+    /// Addresses of reverse proxies whose client-address header is believed.
+    #[arg(long, env = "KEYCARD_TRUSTED_PROXIES", value_delimiter = ',', default_value = "127.0.0.1,::1")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, env = "KEYCARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key: serve HTTPS (with --tls-cert).
+    #[arg(long, env = "KEYCARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Log line format.
     #[arg(long, env = "KEYCARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -108,6 +149,23 @@ pub enum UserCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Disable an account: its logins are refused and every token it holds is revoked (a running
+    /// server honours it within a second).
+    Disable {
+        /// Username.
+        name: String,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Username.
+        name: String,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// List accounts.
     List {
         /// Print JSON instead of a table.
@@ -128,6 +186,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(command) => user(command).await,
+        Command::Audit { user, kind, since, limit, json, database } => {
+            let kind = kind.as_deref().map(str::parse::<keycard_store::AuditKind>).transpose()?;
+            let since = match since.as_deref() {
+                Some(s) => Some(crate::routes::parse_since(s).map_err(|e| anyhow::anyhow!("{e}"))?),
+                None => None,
+            };
+            let store = open(&database).await?;
+            let filter = keycard_store::AuditFilter { username: user, kind, since, limit };
+            let events = store.audit_events(&filter).await?;
+            store.close().await;
+            if json {
+                let events: Vec<crate::routes::AuditView> = events.into_iter().map(Into::into).collect();
+                println!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                println!("{:<20} {:<18} {:<20} {:<15} DETAIL", "TIME", "KIND", "USER", "CLIENT");
+                for e in events {
+                    println!(
+                        "{:<20} {:<18} {:<20} {:<15} {}",
+                        crate::routes::rfc3339(e.at),
+                        e.kind,
+                        e.username.unwrap_or_default(),
+                        e.client_addr.unwrap_or_default(),
+                        e.detail.map(|d| d.to_string()).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -151,6 +237,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokens: TokenSettings { access_ttl: args.access_ttl, refresh_ttl: args.refresh_ttl, leeway: args.leeway },
         argon2: args.argon2,
         request_timeout: args.request_timeout,
+        throttle: keycard_store::ThrottlePolicy { max_failures: args.login_max_failures, ..Default::default() },
+        rate_limit_per_minute: args.rate_limit,
+        client_ip: crate::extract::ClientIpConfig {
+            header: args.client_ip_header,
+            trusted_proxies: args.trusted_proxies,
+        },
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::settings::TlsFiles { cert, key }),
+            _ => None,
+        },
     };
     tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
     let app = Application::build(settings).await?;
@@ -219,6 +315,8 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             }
             store.close().await;
         }
+        UserCommand::Disable { name, database } => set_status(&name, &database, UserStatus::Disabled, now).await?,
+        UserCommand::Enable { name, database } => set_status(&name, &database, UserStatus::Active, now).await?,
         UserCommand::List { json, database } => {
             let store = open(&database).await?;
             let users: Vec<UserView> = store.list_users().await?.into_iter().map(UserView::from).collect();
@@ -240,6 +338,29 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `keycard user disable|enable`: the running server picks up the revoked sessions by polling.
+async fn set_status(name: &str, database: &DatabaseArgs, status: UserStatus, now: i64) -> anyhow::Result<()> {
+    let username = Username::parse(name)?;
+    let store = open(database).await?;
+    match store.set_status(&username, status, now).await {
+        Ok((_, revoked)) => println!("{username} is now {} ({} sessions ended)", status.as_str(), revoked.len()),
+        Err(StoreError::NotFound) => bail!("no user named {username}"),
+        Err(e) => return Err(e).context("changing the account status"),
+    }
+    let kind = match status {
+        UserStatus::Disabled => keycard_store::AuditKind::UserDisabled,
+        UserStatus::Active => keycard_store::AuditKind::UserEnabled,
+    };
+    let event = keycard_store::AuditEvent {
+        username: Some(username.as_str().to_owned()),
+        detail: Some(serde_json::json!({ "actor": "cli" })),
+        ..keycard_store::AuditEvent::new(kind, now)
+    };
+    store.record_audit(&event).await?;
+    store.close().await;
     Ok(())
 }
 

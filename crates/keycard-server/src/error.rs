@@ -35,6 +35,17 @@ pub enum ApiError {
     /// 415: the body is not declared as JSON.
     #[error("Expected a request with `Content-Type: application/json`")]
     UnsupportedMediaType,
+    /// 429: too many attempts; retry after `retry_after` seconds (sent as `Retry-After`).
+    #[error("{msg}")]
+    TooManyRequests {
+        /// Seconds to wait.
+        retry_after: u64,
+        /// The message.
+        msg: &'static str,
+    },
+    /// 401: the current password given to a password change is wrong.
+    #[error("Current password is incorrect")]
+    WrongCurrentPassword,
     /// 503: the database is unreachable or overloaded.
     #[error("Service temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -49,7 +60,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Auth(e) => e.status(),
-            ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::BadCredentials | ApiError::WrongCurrentPassword => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UserExists => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -109,6 +121,9 @@ impl IntoResponse for ApiError {
         if self.status() == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
         response
     }
 }
@@ -129,6 +144,8 @@ mod tests {
             (ApiError::UserExists, StatusCode::CONFLICT),
             (ApiError::PayloadTooLarge, StatusCode::PAYLOAD_TOO_LARGE),
             (ApiError::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            (ApiError::TooManyRequests { retry_after: 3, msg: "slow down" }, StatusCode::TOO_MANY_REQUESTS),
+            (ApiError::WrongCurrentPassword, StatusCode::UNAUTHORIZED),
             (ApiError::Unavailable(anyhow::anyhow!("db down")), StatusCode::SERVICE_UNAVAILABLE),
             (ApiError::Internal(anyhow::anyhow!("secret detail")), StatusCode::INTERNAL_SERVER_ERROR),
         ];

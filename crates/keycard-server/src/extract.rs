@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::startup::AppState;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -81,21 +82,68 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
-/// The address of the client connection (the peer of the TCP socket), if known.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
+/// Where the client address comes from: the TCP peer, or, when the peer is a trusted reverse
+/// proxy and a header is configured, the last address in that header (the one the proxy added).
+#[derive(Debug, Clone, Default)]
+pub struct ClientIpConfig {
+    /// Header carrying the client address (e.g. `X-Forwarded-For`, `X-Real-IP`); none: the peer.
+    pub header: Option<axum::http::HeaderName>,
+    /// Peers whose header is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())))
+impl ClientIpConfig {
+    /// The client address of a request from `peer` with `headers`.
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &axum::http::HeaderMap) -> Option<IpAddr> {
+        let (Some(header), Some(peer_ip)) = (&self.header, peer) else { return peer };
+        if !self.trusted_proxies.contains(&peer_ip) {
+            return peer;
+        }
+        let forwarded = headers
+            .get_all(header)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+            .next_back();
+        forwarded.or(peer)
     }
 }
 
-impl std::fmt::Display for ClientAddr {
+/// Who is calling: client address (see [`ClientIpConfig`]) and `User-Agent` (truncated).
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client address, if known.
+    pub addr: Option<IpAddr>,
+    /// `User-Agent`, at most 256 characters.
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// The address as text, for storage.
+    pub fn addr_string(&self) -> Option<String> {
+        self.addr.map(|ip| ip.to_string())
+    }
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let addr = state.client_ip.client_ip(peer, &parts.headers);
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect());
+        Ok(Self { addr, user_agent })
+    }
+}
+
+impl std::fmt::Display for ClientInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
+        match self.addr {
             Some(ip) => write!(f, "{ip}"),
             None => f.write_str("unknown"),
         }
@@ -141,6 +189,22 @@ mod tests {
     }
 
     #[test]
+    fn the_forwarded_address_is_believed_only_from_a_trusted_proxy() {
+        let config = ClientIpConfig {
+            header: Some(axum::http::HeaderName::from_static("x-forwarded-for")),
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+        };
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
+        let proxy = Some("10.0.0.1".parse().unwrap());
+        let stranger = Some("9.9.9.9".parse().unwrap());
+        assert_eq!(config.client_ip(proxy, &headers), Some("2.2.2.2".parse().unwrap()));
+        assert_eq!(config.client_ip(stranger, &headers), stranger);
+        assert_eq!(config.client_ip(proxy, &axum::http::HeaderMap::new()), proxy);
+        assert_eq!(ClientIpConfig::default().client_ip(stranger, &headers), stranger);
+    }
+
+    #[test]
     fn json_content_types_are_recognised() {
         let check = |v: &str| {
             let mut h = axum::http::HeaderMap::new();
@@ -153,5 +217,78 @@ mod tests {
         assert!(!check("text/plain"));
         assert!(!check("application/jsonx"));
         assert!(!check("application/x-www-form-urlencoded"));
+    }
+
+    /// Shaped like the private `RegisterRequest` of the routes: the body parser's hardest client.
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RegisterShaped {
+        username: String,
+        password: String,
+        #[serde(default)]
+        email: Option<String>,
+    }
+
+    /// A valid register body for these fields.
+    fn register_body(username: &str, password: &str, email: Option<&str>) -> Vec<u8> {
+        serde_json::json!({ "username": username, "password": password, "email": email }).to_string().into_bytes()
+    }
+
+    /// Any failure of the parser is a 400 (never a panic, never another status).
+    fn is_ok_or_bad_request<T>(result: Result<T, ApiError>) -> bool {
+        matches!(result, Ok(_) | Err(ApiError::BadRequest(_)))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_fail_as_400(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            proptest::prop_assert!(is_ok_or_bad_request(parse_json::<RegisterShaped>(&bytes)));
+            proptest::prop_assert!(is_ok_or_bad_request(parse_json::<serde_json::Value>(&bytes)));
+        }
+
+        #[test]
+        fn json_shaped_text_never_panics_and_fails_as_400(text in r#"[{}\[\]":,\\ 0-9a-z.eE+-]{0,300}"#) {
+            proptest::prop_assert!(is_ok_or_bad_request(parse_json::<RegisterShaped>(text.as_bytes())));
+            proptest::prop_assert!(is_ok_or_bad_request(parse_json::<serde_json::Value>(text.as_bytes())));
+        }
+
+        #[test]
+        fn a_valid_body_with_one_byte_changed_never_panics(
+            username in "\\PC{0,24}",
+            password in "\\PC{0,24}",
+            email in proptest::option::of("\\PC{0,24}"),
+            index in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut body = register_body(&username, &password, email.as_deref());
+            let parsed = parse_json::<RegisterShaped>(&body);
+            proptest::prop_assert!(parsed.is_ok(), "{:?}", parsed.err().map(|e| e.to_string()));
+            let i = index.index(body.len());
+            body[i] = byte;
+            proptest::prop_assert!(is_ok_or_bad_request(parse_json::<RegisterShaped>(&body)));
+        }
+
+        #[test]
+        fn valid_bodies_parse_to_exactly_their_fields(
+            username in "\\PC{0,40}",
+            password in "\\PC{0,40}",
+            email in proptest::option::of("\\PC{0,40}"),
+        ) {
+            let parsed = parse_json::<RegisterShaped>(&register_body(&username, &password, email.as_deref()));
+            let parsed = parsed.map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(parsed.username, username);
+            proptest::prop_assert_eq!(parsed.password, password);
+            proptest::prop_assert_eq!(parsed.email, email);
+        }
+
+        #[test]
+        fn an_unknown_field_is_always_refused(field in "[a-z_]{1,12}") {
+            proptest::prop_assume!(!["username", "password", "email"].contains(&field.as_str()));
+            let body = serde_json::json!({ "username": "alice", "password": "pw", field.clone(): 1 }).to_string();
+            let result = parse_json::<RegisterShaped>(body.as_bytes());
+            proptest::prop_assert!(matches!(result, Err(ApiError::BadRequest(_))));
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod password;
 pub mod routes;
+pub mod security;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -34,6 +34,42 @@ pub struct Settings {
     pub argon2: Argon2Settings,
     /// Requests that take longer are answered 408.
     pub request_timeout: Duration,
+    /// Per-account throttling of failed logins.
+    pub throttle: keycard_store::ThrottlePolicy,
+    /// Requests a minute one client address may make to each of `/login`, `/register` and
+    /// `/token/refresh` (0: unlimited).
+    pub rate_limit_per_minute: u32,
+    /// Where the client address comes from.
+    pub client_ip: crate::extract::ClientIpConfig,
+    /// Serve HTTPS with these PEM files.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM certificate chain and private key for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+impl Settings {
+    /// Settings with every default but the three values nothing can default for a library user.
+    pub fn new(bind: impl Into<String>, database_url: impl Into<String>, jwt_secret: SecretString) -> Self {
+        Self {
+            bind: bind.into(),
+            database_url: database_url.into(),
+            jwt_secret,
+            tokens: TokenSettings::default(),
+            argon2: Argon2Settings::default(),
+            request_timeout: Duration::from_secs(30),
+            throttle: keycard_store::ThrottlePolicy::default(),
+            rate_limit_per_minute: 60,
+            client_ip: crate::extract::ClientIpConfig::default(),
+            tls: None,
+        }
+    }
 }
 
 /// Argon2id parameters. The defaults are OWASP's first recommendation (19 MiB, t=2, p=1).
@@ -166,8 +202,10 @@ pub fn parse_leeway(s: &str) -> Result<Duration, String> {
 /// Never prints the secret: used by the start-up configuration summary.
 pub fn describe(settings: &Settings) -> String {
     format!(
-        "bind={} database={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={}",
+        "bind={} tls={} database={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={} \
+         login_max_failures={} rate_limit={}/min client_ip_header={}",
         settings.bind,
+        settings.tls.is_some(),
         settings.database_url,
         settings.tokens.access_ttl.as_secs(),
         settings.tokens.refresh_ttl.as_secs(),
@@ -175,6 +213,9 @@ pub fn describe(settings: &Settings) -> String {
         settings.argon2.memory_kib,
         settings.argon2.iterations,
         settings.argon2.parallelism,
+        settings.throttle.max_failures,
+        settings.rate_limit_per_minute,
+        settings.client_ip.header.as_ref().map_or("none", |h| h.as_str()),
     )
 }
 

@@ -32,6 +32,12 @@ use crate::settings::Settings;
 /// How often expired revocations are dropped from memory and the database.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How often revocations recorded by other processes (the CLI, other instances) are picked up.
+const REVOCATION_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// `Strict-Transport-Security` sent when serving HTTPS: two years, subdomains included.
+const HSTS: &str = "max-age=63072000; includeSubDomains";
+
 /// The state every handler shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -41,6 +47,12 @@ pub struct AppState {
     pub auth: JwtAuth,
     /// Password hashing.
     pub passwords: Passwords,
+    /// Per-account throttling of failed logins.
+    pub throttle: keycard_store::ThrottlePolicy,
+    /// Per-address limits on the credential endpoints.
+    pub rate_limits: Arc<crate::security::RateLimits>,
+    /// Where client addresses come from.
+    pub client_ip: Arc<crate::extract::ClientIpConfig>,
 }
 
 impl FromRef<AppState> for JwtAuth {
@@ -59,6 +71,52 @@ impl AppState {
     pub fn now(&self) -> i64 {
         self.auth.tokens().now()
     }
+
+    /// Records a security event. A failure to record is logged, not returned: the request it
+    /// belongs to has already happened.
+    pub async fn audit(
+        &self,
+        kind: keycard_store::AuditKind,
+        username: Option<&str>,
+        client: &crate::extract::ClientInfo,
+        session: Option<keycard_token::Uuid>,
+        detail: Option<serde_json::Value>,
+    ) {
+        let event = keycard_store::AuditEvent {
+            username: username.map(str::to_owned),
+            client_addr: client.addr_string(),
+            user_agent: client.user_agent.clone(),
+            session_id: session.map(|s| s.to_string()),
+            detail,
+            ..keycard_store::AuditEvent::new(kind, self.now())
+        };
+        if let Err(e) = self.store.record_audit(&event).await {
+            tracing::error!(error = ?e, kind = kind.as_str(), "recording an audit event failed");
+        }
+    }
+
+    /// Counts a failed password check for `username` (login or password change), and records
+    /// the start of throttling.
+    pub async fn record_failed_attempt(
+        &self,
+        username: &keycard_store::Username,
+        client: &crate::extract::ClientInfo,
+    ) -> Result<(), crate::error::ApiError> {
+        let state = self.store.record_login_failure(username.key(), &self.throttle, self.now()).await?;
+        if self.throttle.starts_throttling(&state) {
+            tracing::warn!(username = ?username.as_str(), client = %client, "failed logins: throttling started");
+            let detail = serde_json::json!({ "failures": state.consecutive, "locked_until": state.locked_until });
+            self.audit(
+                keycard_store::AuditKind::ThrottlingStarted,
+                Some(username.as_str()),
+                client,
+                None,
+                Some(detail),
+            )
+            .await;
+        }
+        Ok(())
+    }
 }
 
 /// The server, bound and ready to run.
@@ -67,6 +125,8 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     request_timeout: Duration,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    revocation_cursor: i64,
 }
 
 impl Application {
@@ -83,13 +143,30 @@ impl Application {
             .with_context(|| format!("opening the database {}", settings.database_url))?;
         let tokens = Arc::new(Tokens::new(keys, settings.tokens, clock));
         let revoked = Arc::new(RevocationList::new());
+        // Cursor first: a revocation made while loading is then seen twice, never missed.
+        let revocation_cursor = store.revocation_cursor().await.context("reading the revocation cursor")?;
         revoked.extend(store.live_revocations(tokens.now()).await.context("loading revocations")?);
         let passwords = Passwords::new(&settings.argon2)?;
+        let tls = match &settings.tls {
+            Some(files) => {
+                Some(axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key).await.with_context(
+                    || format!("loading TLS certificate {} and key {}", files.cert.display(), files.key.display()),
+                )?)
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
         tracing::info!(revoked = revoked.len(), "loaded revocations");
-        let state = AppState { store, auth: JwtAuth::new(tokens, revoked), passwords };
-        Ok(Self { listener, addr, state, request_timeout: settings.request_timeout })
+        let state = AppState {
+            store,
+            auth: JwtAuth::new(tokens, revoked),
+            passwords,
+            throttle: settings.throttle,
+            rate_limits: Arc::new(crate::security::RateLimits::new(settings.rate_limit_per_minute)),
+            client_ip: Arc::new(settings.client_ip.clone()),
+        };
+        Ok(Self { listener, addr, state, request_timeout: settings.request_timeout, tls, revocation_cursor })
     }
 
     /// The address actually bound (useful with port 0).
@@ -104,16 +181,41 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and closes the database.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let app = router(self.state.clone(), self.request_timeout);
+        let mut app = router(self.state.clone(), self.request_timeout);
         let purge = tokio::spawn(purge_loop(self.state.clone()));
-        tracing::info!(addr = %self.addr, "keycard listening");
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let poll = tokio::spawn(poll_revocations(self.state.clone(), self.revocation_cursor));
+        let served = match self.tls {
+            None => {
+                tracing::info!(addr = %self.addr, "keycard listening");
+                axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .context("serving HTTP")
+            }
+            Some(config) => {
+                app = app.layer(SetResponseHeaderLayer::overriding(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static(HSTS),
+                ));
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+                });
+                tracing::info!(addr = %self.addr, "keycard listening (https)");
+                axum_server::from_tcp_rustls(self.listener.into_std()?, config)?
+                    .handle(handle)
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+                    .context("serving HTTPS")
+            }
+        };
         purge.abort();
+        poll.abort();
         self.state.store.close().await;
         tracing::info!("keycard stopped");
-        served.context("serving HTTP")
+        served
     }
 }
 
@@ -125,9 +227,30 @@ async fn purge_loop(state: AppState) {
         tick.tick().await;
         let now = state.now();
         let dropped = state.auth.revocations().purge_expired(now);
+        state.rate_limits.shrink();
         match state.store.purge_expired(now).await {
             Ok(rows) => tracing::debug!(dropped, rows, "purged expired revocations"),
             Err(e) => tracing::warn!(error = ?e, "purging expired revocations failed"),
+        }
+    }
+}
+
+/// Mirrors revocations recorded by other processes (the CLI, other instances) into memory, so a
+/// token revoked elsewhere is refused here within a poll interval.
+async fn poll_revocations(state: AppState, mut cursor: i64) {
+    let mut tick = tokio::time::interval(REVOCATION_POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.store.revocations_after(cursor).await {
+            Ok((revoked, next)) => {
+                if !revoked.is_empty() {
+                    tracing::debug!(count = revoked.len(), "picked up revocations");
+                    state.auth.revocations().extend(revoked);
+                }
+                cursor = next;
+            }
+            Err(e) => tracing::warn!(error = ?e, "polling revocations failed"),
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 /// A value was refused; the message names the field and the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -15,8 +17,10 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// An account name: 1 to 64 characters, no whitespace, control or invisible characters.
-/// Unique case-insensitively: [`Username::key`] is the canonical form used for uniqueness and
-/// login, [`Username::as_str`] the form shown back.
+/// [`Username::key`] is the canonical form used for uniqueness and login, in the spirit of
+/// RFC 8265 (UsernameCaseMapped): NFKC (which also maps fullwidth to ASCII), lower case, NFKC
+/// again; so `alice`, `Alice` and `ａｌｉｃｅ` are one account. [`Username::as_str`] is the
+/// form shown back, as registered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username {
     display: String,
@@ -29,14 +33,19 @@ impl Username {
 
     /// Checks `s` against the username rules.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let chars = s.chars().count();
-        if chars == 0 || chars > Self::MAX_CHARS {
-            return Err(ValidationError("username must be 1 to 64 characters long"));
-        }
-        if s.chars().any(|c| c.is_whitespace() || c.is_control() || is_invisible(c)) {
+        let refused = |c: char| c.is_whitespace() || c.is_control() || is_invisible(c);
+        if s.chars().any(refused) {
             return Err(ValidationError("username must not contain whitespace, control or invisible characters"));
         }
-        Ok(Self { display: s.to_owned(), key: s.to_lowercase() })
+        let key: String = s.nfkc().collect::<String>().to_lowercase().nfkc().collect();
+        let chars = key.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS || s.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError("username must be 1 to 64 characters long"));
+        }
+        if key.chars().any(refused) {
+            return Err(ValidationError("username must not contain whitespace, control or invisible characters"));
+        }
+        Ok(Self { display: s.to_owned(), key })
     }
 
     /// The username as registered.
@@ -56,8 +65,9 @@ impl fmt::Display for Username {
     }
 }
 
-/// A password as given: 8 to 128 characters, any characters, never truncated. Its `Debug` output
-/// is redacted so it cannot end up in a log by accident.
+/// A password: NFKC-normalised (NIST SP 800-63B §5.1.1.2, so the same password typed on another
+/// keyboard or OS still matches), then 8 to 128 characters, any characters including spaces and
+/// emoji, never truncated. Its `Debug` output is redacted so it cannot end up in a log by accident.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
@@ -69,14 +79,21 @@ impl Password {
 
     /// Checks `s` against the password rules.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let chars = s.chars().count();
+        let normalized = Self::normalize(s);
+        let chars = normalized.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(ValidationError("password must be at least 8 characters long"));
         }
         if chars > Self::MAX_CHARS {
             return Err(ValidationError("password must be at most 128 characters long"));
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(normalized))
+    }
+
+    /// The NFKC form a password is hashed and checked in (also for login attempts, which are not
+    /// held to the length rules).
+    pub fn normalize(s: &str) -> String {
+        s.nfkc().collect()
     }
 
     /// The password itself, for hashing.
@@ -206,6 +223,25 @@ mod tests {
     }
 
     #[test]
+    fn usernames_are_canonicalised_with_nfkc_and_case_folding() {
+        let key = |s: &str| Username::parse(s).unwrap().key().to_owned();
+        assert_eq!(key("alice"), key("Alice"));
+        assert_eq!(key("alice"), key("ａｌｉｃｅ"));
+        assert_eq!(key("ÅNGSTRÖM"), key("a\u{30a}ngstro\u{308}m"));
+        assert_eq!(Username::parse("ａｌｉｃｅ").unwrap().as_str(), "ａｌｉｃｅ");
+        assert!(Username::parse("ali\u{200D}ce").is_err());
+        assert!(Username::parse("a\u{3000}b").is_err(), "ideographic space");
+    }
+
+    #[test]
+    fn passwords_are_nfkc_normalised() {
+        let composed = Password::parse("caf\u{e9} au lait").unwrap();
+        let decomposed = Password::parse("cafe\u{301} au lait").unwrap();
+        assert_eq!(composed.expose(), decomposed.expose());
+        assert_eq!(Password::parse("ｐａｓｓｗｏｒｄ１２").unwrap().expose(), "password12");
+    }
+
+    #[test]
     fn passwords_count_characters_not_bytes() {
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
@@ -251,7 +287,10 @@ mod tests {
                 let n = u.as_str().chars().count();
                 prop_assert!((1..=64).contains(&n));
                 prop_assert!(!u.as_str().chars().any(char::is_whitespace));
-                prop_assert_eq!(u.key(), u.as_str().to_lowercase());
+                if u.as_str().is_ascii() {
+                    let upper = Username::parse(&u.as_str().to_uppercase()).unwrap();
+                    prop_assert_eq!(upper.key(), u.key());
+                }
             }
         }
     }

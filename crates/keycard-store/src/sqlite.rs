@@ -8,7 +8,14 @@ use sqlx::{Row, sqlite::SqliteRow};
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::{Email, Role, StoreError, UserStatus, Username};
+use crate::throttle::{FailureState, ThrottlePolicy};
+use crate::{AuditEvent, AuditFilter, AuditRecord, Email, Role, StoreError, UserStatus, Username};
+
+/// How long past a session's refresh-token expiry its id stays revoked: covers the largest leeway.
+const SESSION_REVOCATION_MARGIN: i64 = 300;
+
+/// Revoked ids with the time each may be forgotten, to mirror into the in-memory list.
+pub type Revoked = Vec<(Uuid, i64)>;
 
 /// Migrations for SQLite, embedded in the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -88,6 +95,23 @@ pub enum Rotation {
     Revoked,
     /// No such session.
     Unknown,
+}
+
+/// A live session as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionInfo {
+    /// The `sid`.
+    pub id: Uuid,
+    /// Login time.
+    pub created_at: i64,
+    /// Last login or refresh.
+    pub last_used_at: i64,
+    /// Expiry of the current refresh token.
+    pub expires_at: i64,
+    /// Client address of the login.
+    pub client_addr: Option<String>,
+    /// `User-Agent` of the login.
+    pub user_agent: Option<String>,
 }
 
 /// Accounts, sessions and revocations on SQLite.
@@ -360,6 +384,278 @@ impl Store {
         Ok(revocations.rows_affected() + sessions.rows_affected())
     }
 
+    /// Live sessions of an account, newest first.
+    pub async fn user_sessions(&self, user_id: i64, now: i64) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, last_used_at, expires_at, client_addr, user_agent FROM sessions
+             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                Ok(SessionInfo {
+                    id: Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("sessions.id is not a UUID"))?,
+                    created_at: row.try_get("created_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                    client_addr: row.try_get("client_addr")?,
+                    user_agent: row.try_get("user_agent")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends every live session of an account but `except`, in one transaction; returns the
+    /// revoked session ids to mirror in memory.
+    #[instrument(skip_all, fields(user_id, reason))]
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        except: Option<Uuid>,
+        now: i64,
+        reason: &str,
+    ) -> Result<Revoked, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let revoked = revoke_sessions_in(&mut tx, user_id, except, now, reason).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Ends session `sid` if it belongs to `user_id`; `Ok(None)` if it does not exist or is not
+    /// theirs (or is already over).
+    pub async fn revoke_own_session(
+        &self,
+        user_id: i64,
+        sid: Uuid,
+        now: i64,
+        reason: &str,
+    ) -> Result<Option<Revoked>, StoreError> {
+        let expires_at: Option<i64> = sqlx::query_scalar(
+            "SELECT expires_at FROM sessions WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3",
+        )
+        .bind(sid.to_string())
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(expires_at) = expires_at else { return Ok(None) };
+        let revoked = vec![(sid, expires_at.saturating_add(SESSION_REVOCATION_MARGIN))];
+        self.revoke_session(sid, now, reason, &revoked).await?;
+        Ok(Some(revoked))
+    }
+
+    /// Replaces an account's password hash and ends its other sessions, in one transaction.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep_session: Uuid,
+        now: i64,
+    ) -> Result<Revoked, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(user_id)
+            .bind(password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = revoke_sessions_in(&mut tx, user_id, Some(keep_session), now, "password change").await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Sets an account's status; disabling also ends all its sessions, in the same transaction.
+    /// [`StoreError::NotFound`] if there is no such account.
+    #[instrument(skip_all, fields(status = status.as_str()))]
+    pub async fn set_status(
+        &self,
+        username: &Username,
+        status: UserStatus,
+        now: i64,
+    ) -> Result<(User, Revoked), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("UPDATE users SET status = ?2, updated_at = ?3 WHERE username_key = ?1 RETURNING id")
+                .bind(username.key())
+                .bind(status.as_str())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = id.ok_or(StoreError::NotFound)?;
+        let revoked = match status {
+            UserStatus::Disabled => revoke_sessions_in(&mut tx, id, None, now, "account disabled").await?,
+            UserStatus::Active => Vec::new(),
+        };
+        tx.commit().await?;
+        let user = self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)?;
+        Ok((user, revoked))
+    }
+
+    /// Replaces an account's roles, in one transaction. [`StoreError::NotFound`] if there is no
+    /// such account.
+    pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("UPDATE users SET updated_at = ?2 WHERE username_key = ?1 RETURNING id")
+                .bind(username.key())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = id.ok_or(StoreError::NotFound)?;
+        sqlx::query("DELETE FROM user_roles WHERE user_id = ?1").bind(id).execute(&mut *tx).await?;
+        for role in roles {
+            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, granted_at) VALUES (?1, ?2, ?3)")
+                .bind(id)
+                .bind(role.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Records a security event.
+    pub async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let Some(kind) = event.kind else { return Ok(()) };
+        sqlx::query(
+            "INSERT INTO audit_events (at, kind, username, client_addr, user_agent, session_id, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(event.at)
+        .bind(kind.as_str())
+        .bind(event.username.as_deref())
+        .bind(event.client_addr.as_deref())
+        .bind(event.user_agent.as_deref())
+        .bind(event.session_id.as_deref())
+        .bind(event.detail.as_ref().map(|d| d.to_string()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Security events matching `filter`, newest first.
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+        let rows = sqlx::query(
+            "SELECT id, at, kind, username, client_addr, user_agent, session_id, detail FROM audit_events
+             WHERE (?1 IS NULL OR username = ?1 COLLATE NOCASE)
+               AND (?2 IS NULL OR kind = ?2)
+               AND (?3 IS NULL OR at >= ?3)
+             ORDER BY id DESC LIMIT ?4",
+        )
+        .bind(filter.username.as_deref())
+        .bind(filter.kind.map(|k| k.as_str()))
+        .bind(filter.since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: Option<String> = row.try_get("detail")?;
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    kind: row.try_get("kind")?,
+                    username: row.try_get("username")?,
+                    client_addr: row.try_get("client_addr")?,
+                    user_agent: row.try_get("user_agent")?,
+                    session_id: row.try_get("session_id")?,
+                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+                })
+            })
+            .collect()
+    }
+
+    /// Until when logins for this account name are refused, if they are at `now`.
+    pub async fn login_locked_until(&self, username_key: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        let until: Option<i64> = sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE username_key = ?1")
+            .bind(username_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(until.filter(|until| *until > now))
+    }
+
+    /// Records a failed login under `policy`, atomically; returns the new state.
+    pub async fn record_login_failure(
+        &self,
+        username_key: &str,
+        policy: &ThrottlePolicy,
+        now: i64,
+    ) -> Result<FailureState, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "SELECT consecutive, last_failure_at, recent, locked_until FROM login_failures WHERE username_key = ?1",
+        )
+        .bind(username_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let previous = match row {
+            Some(row) => {
+                let recent: String = row.try_get("recent")?;
+                Some(FailureState {
+                    consecutive: u32::try_from(row.try_get::<i64, _>("consecutive")?).unwrap_or(u32::MAX),
+                    last_failure_at: row.try_get("last_failure_at")?,
+                    recent: recent.split(',').filter_map(|t| t.parse().ok()).collect(),
+                    locked_until: row.try_get("locked_until")?,
+                })
+            }
+            None => None,
+        };
+        let state = policy.after_failure(previous, now);
+        let recent = state.recent.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        sqlx::query(
+            "INSERT INTO login_failures (username_key, consecutive, last_failure_at, recent, locked_until)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (username_key) DO UPDATE SET consecutive = excluded.consecutive,
+                 last_failure_at = excluded.last_failure_at, recent = excluded.recent, locked_until = excluded.locked_until",
+        )
+        .bind(username_key)
+        .bind(i64::from(state.consecutive))
+        .bind(state.last_failure_at)
+        .bind(recent)
+        .bind(state.locked_until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    /// Clears the failure count of an account name after a successful login.
+    pub async fn clear_login_failures(&self, username_key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE username_key = ?1")
+            .bind(username_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The polling cursor: the highest revocation sequence number so far.
+    pub async fn revocation_cursor(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations").fetch_one(&self.pool).await?)
+    }
+
+    /// Revocations recorded after `cursor` (by any process), and the new cursor.
+    pub async fn revocations_after(&self, cursor: i64) -> Result<(Revoked, i64), StoreError> {
+        let rows = sqlx::query("SELECT seq, id, expires_at FROM revocations WHERE seq > ?1 ORDER BY seq")
+            .bind(cursor)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut next = cursor;
+        let mut revoked = Vec::with_capacity(rows.len());
+        for row in &rows {
+            next = next.max(row.try_get("seq")?);
+            let id: String = row.try_get("id")?;
+            let id = Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("revocations.id is not a UUID"))?;
+            revoked.push((id, row.try_get("expires_at")?));
+        }
+        Ok((revoked, next))
+    }
+
     async fn with_roles(&self, mut user: User) -> Result<User, StoreError> {
         user.roles = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = ?1 ORDER BY role")
             .bind(user.id)
@@ -367,6 +663,45 @@ impl Store {
             .await?;
         Ok(user)
     }
+}
+
+/// Ends every live session of `user_id` but `except` inside `tx`, recording their revocations.
+async fn revoke_sessions_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    user_id: i64,
+    except: Option<Uuid>,
+    now: i64,
+    reason: &str,
+) -> Result<Revoked, StoreError> {
+    let except = except.map(|u| u.to_string());
+    let rows = sqlx::query(
+        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
+         WHERE user_id = ?1 AND revoked_at IS NULL AND (?4 IS NULL OR id <> ?4)
+         RETURNING id, expires_at",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(reason)
+    .bind(except.as_deref())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut revoked = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let id = Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("sessions.id is not a UUID"))?;
+        let until = row.try_get::<i64, _>("expires_at")?.max(now).saturating_add(SESSION_REVOCATION_MARGIN);
+        sqlx::query(
+            "INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+        )
+        .bind(id.to_string())
+        .bind(until)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        revoked.push((id, until));
+    }
+    Ok(revoked)
 }
 
 fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {

@@ -1,12 +1,18 @@
 //! Administration, for tokens carrying the `admin` role.
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use keycard_axum::{RequireRole, Role};
+use keycard_store::{AuditFilter, AuditKind, AuditRecord, UserStatus, Username};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::UserView;
+use super::user::rfc3339;
 use crate::error::ApiError;
+use crate::extract::ClientInfo;
 use crate::startup::AppState;
 
 /// The role that may use `/admin/*`.
@@ -18,7 +24,12 @@ impl Role for Admin {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/users", get(list_users))
+    Router::new()
+        .route("/admin/users", get(list_users))
+        .route("/admin/users/{name}/disable", post(disable))
+        .route("/admin/users/{name}/enable", post(enable))
+        .route("/admin/users/{name}/roles", put(set_roles))
+        .route("/admin/audit", get(audit))
 }
 
 /// `GET /admin/users`: every account, oldest first (never a password hash).
@@ -28,4 +39,138 @@ async fn list_users(
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     let users = state.store.list_users().await?;
     Ok(Json(users.into_iter().map(UserView::from).collect()))
+}
+
+/// `POST /admin/users/{name}/disable`: refuses the account's logins and revokes all its tokens.
+async fn disable(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireRole(claims, ..): RequireRole<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let username = Username::parse(&name)?;
+    if Username::parse(&claims.sub).is_ok_and(|me| me.key() == username.key()) {
+        return Err(ApiError::BadRequest("You cannot disable your own account".into()));
+    }
+    set_status(&state, &client, &claims.sub, &username, UserStatus::Disabled).await
+}
+
+/// `POST /admin/users/{name}/enable`: lets the account log in again.
+async fn enable(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireRole(claims, ..): RequireRole<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let username = Username::parse(&name)?;
+    set_status(&state, &client, &claims.sub, &username, UserStatus::Active).await
+}
+
+async fn set_status(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: &str,
+    username: &Username,
+    status: UserStatus,
+) -> Result<Json<UserView>, ApiError> {
+    let (user, revoked) = state.store.set_status(username, status, state.now()).await.map_err(not_found)?;
+    state.auth.revocations().extend(revoked);
+    let kind = match status {
+        UserStatus::Disabled => AuditKind::UserDisabled,
+        UserStatus::Active => AuditKind::UserEnabled,
+    };
+    tracing::info!(username = ?user.username, actor = ?actor, status = status.as_str(), "account status changed");
+    state.audit(kind, Some(&user.username), client, None, Some(json!({ "actor": actor }))).await;
+    Ok(Json(user.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesRequest {
+    roles: Vec<String>,
+}
+
+/// `PUT /admin/users/{name}/roles {"roles": [...]}`: replaces the account's roles; tokens carry
+/// them from the next login or refresh.
+async fn set_roles(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireRole(claims, ..): RequireRole<Admin>,
+    Path(name): Path<String>,
+    crate::extract::Json(request): crate::extract::Json<RolesRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    let username = Username::parse(&name)?;
+    let roles = request.roles.iter().map(|r| keycard_store::Role::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let user = state.store.set_roles(&username, &roles, state.now()).await.map_err(not_found)?;
+    let detail = json!({ "actor": claims.sub, "roles": user.roles });
+    state.audit(AuditKind::RolesChanged, Some(&user.username), &client, None, Some(detail)).await;
+    Ok(Json(user.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    user: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    limit: Option<u32>,
+}
+
+/// An audit event as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    id: i64,
+    at: String,
+    kind: String,
+    username: Option<String>,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+    session_id: Option<String>,
+    detail: Option<serde_json::Value>,
+}
+
+impl From<AuditRecord> for AuditView {
+    fn from(r: AuditRecord) -> Self {
+        Self {
+            id: r.id,
+            at: rfc3339(r.at),
+            kind: r.kind,
+            username: r.username,
+            client_addr: r.client_addr,
+            user_agent: r.user_agent,
+            session_id: r.session_id,
+            detail: r.detail,
+        }
+    }
+}
+
+/// Parses `since`: seconds since the epoch or RFC 3339.
+pub fn parse_since(since: &str) -> Result<i64, ApiError> {
+    if let Ok(secs) = since.parse::<i64>() {
+        return Ok(secs);
+    }
+    time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| ApiError::BadRequest("since must be seconds since the epoch or an RFC 3339 time".into()))
+}
+
+/// `GET /admin/audit?user=&kind=&since=&limit=`: security events, newest first.
+async fn audit(
+    State(state): State<AppState>,
+    _admin: RequireRole<Admin>,
+    params: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<Json<Vec<AuditView>>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(format!("Invalid query: {}", e.body_text())))?;
+    let kind = params.kind.as_deref().map(str::parse::<AuditKind>).transpose()?;
+    let since = params.since.as_deref().map(parse_since).transpose()?;
+    let filter = AuditFilter { username: params.user, kind, since, limit: params.limit };
+    let events = state.store.audit_events(&filter).await?;
+    Ok(Json(events.into_iter().map(AuditView::from).collect()))
+}
+
+fn not_found(e: keycard_store::StoreError) -> ApiError {
+    match e {
+        keycard_store::StoreError::NotFound => ApiError::NotFound("User not found"),
+        e => e.into(),
+    }
 }

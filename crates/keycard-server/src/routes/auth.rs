@@ -1,19 +1,21 @@
 //! Register, login, refresh with rotation, logout with revocation.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use keycard_axum::{AccessToken, AuthError, RefreshToken};
-use keycard_store::{Email, Password, Rotation, UserStatus, Username};
+use keycard_store::{AuditKind, Email, Password, Rotation, UserStatus, Username};
 use keycard_token::{Claims, NewSession, TokenType};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
 
 use crate::error::ApiError;
-use crate::extract::{ClientAddr, Json};
+use crate::extract::{ClientInfo, Json};
+use crate::security::{LoginEndpoint, RateLimit, RefreshEndpoint, RegisterEndpoint, check_new_password};
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -44,13 +46,15 @@ struct LoginRequest {
 /// `POST /register`: creates an account.
 #[instrument(skip_all)]
 async fn register(
+    _limit: RateLimit<RegisterEndpoint>,
     State(state): State<AppState>,
-    client: ClientAddr,
+    client: ClientInfo,
     Json(request): Json<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
     let username = Username::parse(&request.username)?;
     let password = Password::parse(&request.password)?;
     let email = request.email.as_deref().map(Email::parse).transpose()?;
+    check_new_password(&password, &username)?;
     // Saves a hash for a name that is obviously taken; the unique constraint is what decides.
     if state.store.user_exists(&username).await? {
         return Err(ApiError::UserExists);
@@ -66,30 +70,43 @@ async fn register(
             now: state.now(),
         })
         .await?;
-    tracing::info!(username = ?username.as_str(), %client, "user registered");
+    tracing::info!(username = ?username.as_str(), client = %client, "user registered");
+    state.audit(AuditKind::UserRegistered, Some(username.as_str()), &client, None, None).await;
     Ok((StatusCode::CREATED, axum::Json(json!({ "msg": "User created successfully" }))))
 }
 
 /// `POST /login`: a fresh token pair in a new session. One answer for unknown user, wrong
-/// password and disabled account, in the same time.
+/// password and disabled account, in the same time. Account names with too many recent failures
+/// are answered 429 without checking the password.
 #[instrument(skip_all)]
 async fn login(
+    _limit: RateLimit<LoginEndpoint>,
     State(state): State<AppState>,
-    client: ClientAddr,
-    headers: HeaderMap,
+    client: ClientInfo,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let now = state.now();
     let username = Username::parse(&request.username).ok();
+    if let Some(username) = &username
+        && let Some(until) = state.store.login_locked_until(username.key(), now).await?
+    {
+        tracing::warn!(username = ?request.username, client = %client, "login throttled");
+        return Err(too_many_failures(until - now));
+    }
     let credentials = match &username {
         Some(username) => state.store.find_credentials(username).await?,
         None => None,
     };
-    let verified =
-        state.passwords.verify(credentials.as_ref().map(|c| c.password_hash.as_str()), &request.password).await?;
+    let password = Password::normalize(&request.password);
+    let verified = state.passwords.verify(credentials.as_ref().map(|c| c.password_hash.as_str()), &password).await?;
     let user = match credentials {
         Some(c) if verified && c.user.status == UserStatus::Active => c.user,
         _ => {
-            tracing::warn!(username = ?request.username, %client, "login failed");
+            tracing::warn!(username = ?request.username, client = %client, "login failed");
+            state.audit(AuditKind::LoginFailed, Some(&request.username), &client, None, None).await;
+            if let Some(username) = &username {
+                state.record_failed_attempt(username, &client).await?;
+            }
             return Err(ApiError::BadCredentials);
         }
     };
@@ -104,23 +121,33 @@ async fn login(
             refresh_jti: pair.refresh.jti,
             created_at: pair.refresh.iat,
             expires_at: pair.refresh.exp,
-            client_addr: client.0.map(|ip| ip.to_string()),
-            user_agent: headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(512).collect()),
+            client_addr: client.addr_string(),
+            user_agent: client.user_agent.clone(),
         })
         .await?;
-    tracing::info!(username = ?user.username, %client, sid = %session.session_id, "login succeeded");
+    if let Some(username) = &username {
+        state.store.clear_login_failures(username.key()).await?;
+    }
+    tracing::info!(username = ?user.username, client = %client, sid = %session.session_id, "login succeeded");
+    state.audit(AuditKind::LoginSucceeded, Some(&user.username), &client, Some(session.session_id), None).await;
     Ok(token_response(&state, pair.access_token, pair.refresh_token))
+}
+
+/// The 429 for an account name under throttling.
+pub(crate) fn too_many_failures(wait: i64) -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after: u64::try_from(wait.max(1)).unwrap_or(1),
+        msg: "Too many failed login attempts; try again later",
+    }
 }
 
 /// `POST /token/refresh`: rotates the refresh token. Presenting a refresh token that was already
 /// rotated away ends the whole session (reuse detection, RFC 9700 §4.14.2).
 #[instrument(skip_all, fields(sid = %claims.sid))]
 async fn refresh(
+    _limit: RateLimit<RefreshEndpoint>,
     State(state): State<AppState>,
-    client: ClientAddr,
+    client: ClientInfo,
     RefreshToken(claims): RefreshToken,
 ) -> Result<Response, ApiError> {
     let session = NewSession::refresh(claims.sub.clone(), Vec::new(), claims.sid);
@@ -134,8 +161,9 @@ async fn refresh(
             return Err(AuthError::Revoked.into());
         }
         Rotation::Reused { .. } => {
-            tracing::warn!(username = ?claims.sub, %client, "refresh token reuse detected: session revoked");
+            tracing::warn!(username = ?claims.sub, client = %client, "refresh token reuse detected: session revoked");
             end_session(&state, &claims, "refresh token reuse").await?;
+            state.audit(AuditKind::RefreshReuse, Some(&claims.sub), &client, Some(claims.sid), None).await;
             return Err(AuthError::Revoked.into());
         }
         Rotation::Revoked | Rotation::Unknown => {
@@ -152,20 +180,67 @@ async fn refresh(
     let access_token = state.tokens().encode(&access)?;
     let refresh_token = state.tokens().encode(&refresh)?;
     tracing::debug!(username = ?access.sub, "token refreshed");
+    state.audit(AuditKind::Refresh, Some(&access.sub), &client, Some(claims.sid), None).await;
     Ok(token_response(&state, access_token, refresh_token))
 }
 
-/// `DELETE /logout`: revokes this access token and ends its session, so the session's refresh
-/// token (and any other access token of it) stops working too. Durable before it answers.
+/// Which sessions a logout ends.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Scope {
+    /// This session only.
+    #[default]
+    Local,
+    /// Every session of the account.
+    Global,
+    /// Every session of the account but this one.
+    Others,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogoutParams {
+    #[serde(default)]
+    scope: Scope,
+}
+
+/// `DELETE /logout?scope=local|global|others`: `local` (the default) revokes this access token
+/// and ends its session, so the session's refresh token (and any other access token of it) stops
+/// working too; `global` ends every session of the account; `others` every one but this.
+/// Durable before it answers.
 #[instrument(skip_all, fields(sid = %claims.sid))]
 async fn logout(
     State(state): State<AppState>,
-    client: ClientAddr,
+    client: ClientInfo,
     AccessToken(claims): AccessToken,
+    params: Result<Query<LogoutParams>, QueryRejection>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    end_session(&state, &claims, "logout").await?;
-    tracing::info!(username = ?claims.sub, %client, "logout");
-    Ok(axum::Json(json!({ "msg": "Token revoked" })))
+    let Query(params) = params.map_err(|_| ApiError::BadRequest("scope must be local, global or others".into()))?;
+    let mut ended = 0;
+    if params.scope != Scope::Local {
+        let username = Username::parse(&claims.sub)?;
+        let user = state.store.get_user(&username).await?.ok_or(AuthError::Revoked)?;
+        let except = (params.scope == Scope::Others).then_some(claims.sid);
+        let revoked = state.store.revoke_user_sessions(user.id, except, state.now(), "logout").await?;
+        ended = revoked.len();
+        state.auth.revocations().extend(revoked);
+    }
+    if params.scope != Scope::Others {
+        end_session(&state, &claims, "logout").await?;
+        ended = ended.max(1);
+    }
+    let scope = match params.scope {
+        Scope::Local => "local",
+        Scope::Global => "global",
+        Scope::Others => "others",
+    };
+    tracing::info!(username = ?claims.sub, client = %client, scope, "logout");
+    let detail = json!({ "scope": scope, "sessions_ended": ended });
+    state.audit(AuditKind::Logout, Some(&claims.sub), &client, Some(claims.sid), Some(detail)).await;
+    Ok(axum::Json(match params.scope {
+        Scope::Local => json!({ "msg": "Token revoked" }),
+        Scope::Global | Scope::Others => json!({ "msg": "Token revoked", "sessions_ended": ended }),
+    }))
 }
 
 /// Until when a revoked session id must stay in memory: past that, every access token of the

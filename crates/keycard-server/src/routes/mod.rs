@@ -10,7 +10,8 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-pub use user::UserView;
+pub use admin::{AuditView, parse_since};
+pub use user::{UserView, rfc3339};
 
 /// Every route of keycard.
 pub fn router() -> Router<AppState> {

@@ -1,21 +1,34 @@
-//! The caller's own account.
+//! The caller's own account: profile, sessions, password.
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, put};
 use axum::{Json, Router};
-use keycard_axum::AccessToken;
-use keycard_store::{User, UserStatus, Username};
-use serde::Serialize;
+use keycard_axum::{AccessToken, AuthError, FreshAccessToken};
+use keycard_store::{AuditKind, Password, SessionInfo, User, UserStatus, Username};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::instrument;
+use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::extract::ClientInfo;
+use crate::security::check_new_password;
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/user", get(user)).route("/protected", get(protected))
+    Router::new()
+        .route("/user", get(user))
+        .route("/protected", get(protected))
+        .route("/user/sessions", get(sessions))
+        .route("/user/sessions/{id}", delete(end_session))
+        .route("/user/password", put(change_password))
+}
+
+/// RFC 3339 text of a Unix time.
+pub fn rfc3339(t: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(t).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
 }
 
 /// An account as the API shows it: never the password hash.
@@ -35,23 +48,119 @@ pub struct UserView {
 
 impl From<User> for UserView {
     fn from(user: User) -> Self {
-        let created_at = OffsetDateTime::from_unix_timestamp(user.created_at)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_default();
-        Self { username: user.username, email: user.email, status: user.status, roles: user.roles, created_at }
+        Self {
+            username: user.username,
+            email: user.email,
+            status: user.status,
+            roles: user.roles,
+            created_at: rfc3339(user.created_at),
+        }
     }
+}
+
+/// The account behind a token, or 401 if it is gone.
+async fn account(state: &AppState, sub: &str) -> Result<User, ApiError> {
+    let username = Username::parse(sub)?;
+    state.store.get_user(&username).await?.ok_or(ApiError::NotFound("User not found"))
 }
 
 /// `GET /user`: the caller's account, read from the database.
 #[instrument(skip_all, fields(sub = ?claims.sub))]
 async fn user(State(state): State<AppState>, AccessToken(claims): AccessToken) -> Result<Json<UserView>, ApiError> {
-    let username = Username::parse(&claims.sub)?;
-    let user = state.store.get_user(&username).await?.ok_or(ApiError::NotFound("User not found"))?;
-    Ok(Json(user.into()))
+    Ok(Json(account(&state, &claims.sub).await?.into()))
 }
 
 /// `GET /protected`: who the token says you are.
 async fn protected(AccessToken(claims): AccessToken) -> Json<Value> {
     Json(json!({ "logged_in_as": claims.sub }))
+}
+
+/// A live session as listed to its owner.
+#[derive(Debug, Serialize)]
+struct SessionView {
+    id: Uuid,
+    created_at: String,
+    last_used_at: String,
+    expires_at: String,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+    current: bool,
+}
+
+/// `GET /user/sessions`: the caller's live sessions, newest first.
+async fn sessions(
+    State(state): State<AppState>,
+    AccessToken(claims): AccessToken,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let user = account(&state, &claims.sub).await?;
+    let sessions = state.store.user_sessions(user.id, state.now()).await?;
+    let view = |s: SessionInfo| SessionView {
+        current: s.id == claims.sid,
+        id: s.id,
+        created_at: rfc3339(s.created_at),
+        last_used_at: rfc3339(s.last_used_at),
+        expires_at: rfc3339(s.expires_at),
+        client_addr: s.client_addr,
+        user_agent: s.user_agent,
+    };
+    Ok(Json(sessions.into_iter().map(view).collect()))
+}
+
+/// `DELETE /user/sessions/{id}`: ends one of the caller's sessions (404 if not theirs).
+async fn end_session(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AccessToken(claims): AccessToken,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let sid = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("Session not found"))?;
+    let user = account(&state, &claims.sub).await?;
+    let revoked = state
+        .store
+        .revoke_own_session(user.id, sid, state.now(), "ended by owner")
+        .await?
+        .ok_or(ApiError::NotFound("Session not found"))?;
+    state.auth.revocations().extend(revoked);
+    state.audit(AuditKind::SessionRevoked, Some(&user.username), &client, Some(sid), None).await;
+    Ok(Json(json!({ "msg": "Session revoked" })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// `PUT /user/password`: needs a fresh token (from a password login) and the current password;
+/// ends every other session of the account.
+#[instrument(skip_all, fields(sub = ?claims.sub))]
+async fn change_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshAccessToken(claims): FreshAccessToken,
+    crate::extract::Json(request): crate::extract::Json<ChangePassword>,
+) -> Result<Json<Value>, ApiError> {
+    let username = Username::parse(&claims.sub)?;
+    let now = state.now();
+    if let Some(until) = state.store.login_locked_until(username.key(), now).await? {
+        return Err(super::auth::too_many_failures(until - now));
+    }
+    let credentials = state.store.find_credentials(&username).await?.ok_or(AuthError::Revoked)?;
+    let current = Password::normalize(&request.current_password);
+    if !state.passwords.verify(Some(&credentials.password_hash), &current).await? {
+        tracing::warn!(username = ?username.as_str(), client = %client, "password change: wrong current password");
+        state.record_failed_attempt(&username, &client).await?;
+        return Err(ApiError::WrongCurrentPassword);
+    }
+    let new_password = Password::parse(&request.new_password)?;
+    check_new_password(&new_password, &username)?;
+    let hash = state.passwords.hash(&new_password).await?;
+    let revoked = state.store.change_password(credentials.user.id, &hash, claims.sid, now).await?;
+    let ended = revoked.len();
+    state.auth.revocations().extend(revoked);
+    tracing::info!(username = ?username.as_str(), client = %client, ended, "password changed");
+    let detail = json!({ "other_sessions_ended": ended });
+    state.audit(AuditKind::PasswordChanged, Some(username.as_str()), &client, Some(claims.sid), Some(detail)).await;
+    Ok(Json(json!({ "msg": "Password changed", "other_sessions_ended": ended })))
 }

@@ -30,3 +30,15 @@ async fn a_request_id_is_propagated_when_given() {
     let response = app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "abc-123");
 }
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_408_json() {
+    // A login hashes with the default Argon2 cost (tens of ms): far over a 1 ms budget.
+    let app = spawn_app_with(|s| {
+        s.argon2 = Default::default();
+        s.request_timeout = std::time::Duration::from_millis(1);
+    })
+    .await;
+    let (status, msg) = msg_of(app.login("nobody", PASSWORD).await).await;
+    assert_eq!((status, msg.as_str()), (StatusCode::REQUEST_TIMEOUT, "Request Timeout"));
+}

@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account;
 mod admin;
+mod attacks;
 mod cli;
 mod health;
 mod helpers;

@@ -129,3 +129,100 @@ async fn list_users_never_includes_hashes_and_groups_roles() {
     let json = serde_json::to_string(&users).unwrap();
     assert!(!json.contains("argon2"));
 }
+
+#[tokio::test]
+async fn revoking_a_users_sessions_can_spare_one_and_feeds_the_poll_cursor() {
+    let (store, _dir) = store().await;
+    let uid = add_user(&store, "frank", &[]).await;
+    let sids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for sid in &sids {
+        store.create_session(&session(*sid, uid, Uuid::new_v4())).await.unwrap();
+    }
+    let cursor = store.revocation_cursor().await.unwrap();
+    let revoked = store.revoke_user_sessions(uid, Some(sids[0]), 200, "others").await.unwrap();
+    let mut ids: Vec<Uuid> = revoked.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    let mut expected = sids[1..].to_vec();
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(revoked.iter().all(|(_, until)| *until >= 1_000));
+    assert_eq!(store.user_sessions(uid, 200).await.unwrap().iter().map(|s| s.id).collect::<Vec<_>>(), vec![sids[0]]);
+
+    let (polled, next) = store.revocations_after(cursor).await.unwrap();
+    assert_eq!(polled.len(), 2);
+    assert!(next > cursor);
+    assert!(store.revocations_after(next).await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn disabling_ends_every_session_and_enabling_restores_the_account() {
+    let (store, _dir) = store().await;
+    let uid = add_user(&store, "gina", &[]).await;
+    let sid = Uuid::now_v7();
+    store.create_session(&session(sid, uid, Uuid::new_v4())).await.unwrap();
+    let gina = Username::parse("GINA").unwrap();
+    let (user, revoked) = store.set_status(&gina, UserStatus::Disabled, 300).await.unwrap();
+    assert_eq!(user.status, UserStatus::Disabled);
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].0, sid);
+    let (user, revoked) = store.set_status(&gina, UserStatus::Active, 301).await.unwrap();
+    assert_eq!((user.status, revoked.len()), (UserStatus::Active, 0));
+    let nobody = Username::parse("nobody").unwrap();
+    assert!(matches!(store.set_status(&nobody, UserStatus::Disabled, 1).await, Err(StoreError::NotFound)));
+}
+
+#[tokio::test]
+async fn roles_are_replaced_as_a_whole() {
+    let (store, _dir) = store().await;
+    add_user(&store, "hal", &["a", "b"]).await;
+    let hal = Username::parse("hal").unwrap();
+    let user = store.set_roles(&hal, &[Role::parse("c").unwrap()], 5).await.unwrap();
+    assert_eq!(user.roles, vec!["c".to_owned()]);
+}
+
+#[tokio::test]
+async fn audit_events_filter_by_user_kind_and_time_newest_first() {
+    use crate::{AuditEvent, AuditFilter, AuditKind};
+    let (store, _dir) = store().await;
+    for (at, kind, who) in [
+        (10, AuditKind::LoginFailed, "ivy"),
+        (20, AuditKind::LoginSucceeded, "Ivy"),
+        (30, AuditKind::LoginFailed, "joe"),
+    ] {
+        let event = AuditEvent {
+            username: Some(who.into()),
+            detail: Some(serde_json::json!({"n": at})),
+            ..AuditEvent::new(kind, at)
+        };
+        store.record_audit(&event).await.unwrap();
+    }
+    let ivy =
+        store.audit_events(&AuditFilter { username: Some("IVY".into()), ..AuditFilter::default() }).await.unwrap();
+    assert_eq!(ivy.iter().map(|e| e.at).collect::<Vec<_>>(), vec![20, 10]);
+    let failed = store
+        .audit_events(&AuditFilter { kind: Some(AuditKind::LoginFailed), since: Some(15), ..AuditFilter::default() })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].username.as_deref(), Some("joe"));
+    assert_eq!(failed[0].detail, Some(serde_json::json!({"n": 30})));
+    let one = store.audit_events(&AuditFilter { limit: Some(1), ..AuditFilter::default() }).await.unwrap();
+    assert_eq!(one[0].at, 30);
+}
+
+#[tokio::test]
+async fn login_failures_persist_lock_and_clear() {
+    let (store, _dir) = store().await;
+    let policy = crate::ThrottlePolicy::default();
+    for i in 0..4 {
+        let state = store.record_login_failure("kim", &policy, 100 + i).await.unwrap();
+        assert_eq!(state.locked_until, 0);
+    }
+    let state = store.record_login_failure("kim", &policy, 104).await.unwrap();
+    assert_eq!(state.consecutive, 5);
+    assert_eq!(store.login_locked_until("kim", 105).await.unwrap(), Some(134));
+    assert_eq!(store.login_locked_until("kim", 134).await.unwrap(), None);
+    assert_eq!(store.login_locked_until("other", 105).await.unwrap(), None);
+    store.clear_login_failures("kim").await.unwrap();
+    assert_eq!(store.login_locked_until("kim", 105).await.unwrap(), None);
+}
