@@ -114,6 +114,20 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
 }
 
+/// The columns of a [`User`], roles folded in with one correlated subquery (role names cannot
+/// contain commas, see [`Role::parse`]), so reading an account is one round trip.
+macro_rules! user_select {
+    ($extra:literal, $where:literal) => {
+        concat!(
+            "SELECT id, username, email, status, created_at, ",
+            "(SELECT group_concat(role, ',') FROM (SELECT role FROM user_roles WHERE user_id = users.id ORDER BY role)) AS roles",
+            $extra,
+            " FROM users WHERE ",
+            $where
+        )
+    };
+}
+
 /// Accounts, sessions and revocations on SQLite.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -191,59 +205,33 @@ impl Store {
     /// The account and password hash for a login, if the account exists.
     #[instrument(skip_all)]
     pub async fn find_credentials(&self, username: &Username) -> Result<Option<Credentials>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, username, email, status, created_at, password_hash FROM users WHERE username_key = ?1",
-        )
-        .bind(username.key())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(user_select!(", password_hash", "username_key = ?1"))
+            .bind(username.key())
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let password_hash: String = row.try_get("password_hash")?;
-        let user = self.with_roles(user_from_row(&row)?).await?;
-        Ok(Some(Credentials { user, password_hash }))
+        Ok(Some(Credentials { password_hash: row.try_get("password_hash")?, user: user_from_row(&row)? }))
     }
 
     /// An account by username.
     #[instrument(skip_all)]
     pub async fn get_user(&self, username: &Username) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT id, username, email, status, created_at FROM users WHERE username_key = ?1")
-            .bind(username.key())
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(Some(self.with_roles(user_from_row(&row)?).await?)),
-            None => Ok(None),
-        }
+        let row =
+            sqlx::query(user_select!("", "username_key = ?1")).bind(username.key()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
     }
 
     /// An account by row id.
     pub async fn get_user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT id, username, email, status, created_at FROM users WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(Some(self.with_roles(user_from_row(&row)?).await?)),
-            None => Ok(None),
-        }
+        let row = sqlx::query(user_select!("", "id = ?1")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
     }
 
     /// Every account, oldest first.
     #[instrument(skip_all)]
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query("SELECT id, username, email, status, created_at FROM users ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
-        let roles =
-            sqlx::query("SELECT user_id, role FROM user_roles ORDER BY user_id, role").fetch_all(&self.pool).await?;
-        for row in roles {
-            let user_id: i64 = row.try_get("user_id")?;
-            if let Ok(i) = users.binary_search_by_key(&user_id, |u| u.id) {
-                users[i].roles.push(row.try_get("role")?);
-            }
-        }
-        Ok(users)
+        let rows = sqlx::query(user_select!("", "1 = 1 ORDER BY id")).fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
     }
 
     /// Grants `role` to the account; `Ok(false)` if it already had it, [`StoreError::NotFound`]
@@ -655,14 +643,6 @@ impl Store {
         }
         Ok((revoked, next))
     }
-
-    async fn with_roles(&self, mut user: User) -> Result<User, StoreError> {
-        user.roles = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = ?1 ORDER BY role")
-            .bind(user.id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(user)
-    }
 }
 
 /// Ends every live session of `user_id` but `except` inside `tx`, recording their revocations.
@@ -711,7 +691,10 @@ fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         username: row.try_get("username")?,
         email: row.try_get("email")?,
         status: status.parse().map_err(|_| StoreError::Corrupt("users.status"))?,
-        roles: Vec::new(),
+        roles: row
+            .try_get::<Option<String>, _>("roles")?
+            .map(|roles| roles.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
         created_at: row.try_get("created_at")?,
     })
 }
