@@ -138,6 +138,9 @@ async fn secrets_tokens_and_passwords_never_reach_the_logs_even_at_debug() {
     assert!(status.success());
     assert!(logs.contains("login failed") && logs.contains("logger"), "failed login must be logged with the username");
     assert!(logs.contains("127.0.0.1"), "failed login must be logged with the client address");
+    let request_lines =
+        logs.lines().filter(|l| l.contains("DEBUG") && l.contains("path=/protected") && l.contains("status=200"));
+    assert_eq!(request_lines.count(), 1, "one DEBUG line per request: {logs}");
     for needle in [secret, password, "wrong password!", access, refresh, access.split('.').nth(2).unwrap()] {
         assert!(!logs.contains(needle), "logs contain a secret value: {needle}");
     }
