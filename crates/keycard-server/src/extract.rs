@@ -43,6 +43,11 @@ where
 
 /// Parses a JSON request body into `T`, describing any failure in a client-facing message.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every keycard body is an object; serde would also map a JSON array onto a struct.
+    let first = bytes.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first == Some(&b'[') {
+        return Err(ApiError::BadRequest("Invalid request body: expected a JSON object".into()));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -97,15 +97,25 @@ impl std::fmt::Debug for Tokens {
 /// Anything beyond `alg`, `typ` and `kid` is refused: `jwk`, `jku`, `x5u`, `x5c` would carry keys
 /// or key locations (never used), and `crit` names extensions keycard does not implement
 /// (RFC 7515 §4.1.11). Duplicate names are refused by the derived deserializer.
+/// `typ` and `kid` may be absent but, when present, must be strings (`null` is refused).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Header<'a> {
-    #[serde(borrow)]
-    alg: std::borrow::Cow<'a, str>,
-    #[serde(default, borrow)]
-    typ: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default, borrow)]
-    kid: Option<std::borrow::Cow<'a, str>>,
+struct Header {
+    alg: String,
+    #[serde(default, deserialize_with = "present")]
+    typ: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    kid: Option<String>,
+}
+
+/// A header parameter that is there must be a string: `null` is not "absent".
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
+/// Whether `json` starts (after whitespace) with `{`: an object, not an array or a scalar.
+fn is_json_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'{')
 }
 
 impl Tokens {
@@ -206,6 +216,10 @@ impl Tokens {
         }
 
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::InvalidPayload)?;
+        // RFC 7519 §7.2 step 10: the claims are a JSON object (serde would also map an array).
+        if !is_json_object(&payload) {
+            return Err(TokenError::InvalidPayload);
+        }
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidPayload)?;
         self.validate(&claims)?;
         Ok(claims)
@@ -221,7 +235,10 @@ impl Tokens {
             return Err(TokenError::InvalidHeader);
         }
         let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::InvalidHeader)?;
-        let header: Header<'_> = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
+        if !is_json_object(&raw) {
+            return Err(TokenError::InvalidHeader);
+        }
+        let header: Header = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
         if header.typ.as_ref().is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT")) {
             return Err(TokenError::InvalidHeader);
         }

@@ -460,6 +460,26 @@ async fn duplicate_keys_are_refused_even_with_a_valid_signature() {
     }
 }
 
+/// Issue 3, items 5–6 (found by fuzzing): header and claims must be JSON objects. serde maps an
+/// array onto a struct's fields in order, so `["HS256"]` once passed for a header; and a header
+/// parameter that is present must be a string, `null` is not "absent".
+#[tokio::test]
+async fn arrays_are_not_objects_and_null_is_not_absent() {
+    let app = spawn_app().await;
+    let claims = valid_claims(&app);
+    let order = ["sub", "iat", "nbf", "exp", "jti", "type", "fresh", "roles", "sid"];
+    let as_array = serde_json::Value::Array(order.iter().map(|k| claims[*k].clone()).collect()).to_string();
+    let claims = claims.to_string();
+    let msg = refused(present(&app, &forge(r#"["HS256"]"#, &claims)).await, &[]).await;
+    assert_eq!(msg, "Invalid header string");
+    let msg = refused(present(&app, &forge(OUR_HEADER, &as_array)).await, &[]).await;
+    assert_eq!(msg, "Invalid payload string");
+    for header in [r#"{"alg":"HS256","kid":null}"#, r#"{"alg":"HS256","typ":null}"#] {
+        let msg = refused(present(&app, &forge(header, &claims)).await, &[]).await;
+        assert_eq!(msg, "Invalid header string", "{header}");
+    }
+}
+
 /// Issue 3, item 7: segments are strict base64url of UTF-8 JSON, exactly three of them.
 #[tokio::test]
 async fn only_strict_base64url_compact_tokens_are_accepted() {

@@ -166,6 +166,21 @@ fn header_parameters_beyond_alg_typ_kid_are_refused() {
 }
 
 #[test]
+fn header_and_claims_must_be_json_objects_and_null_is_not_absent() {
+    let tokens = tokens();
+    let payload = payload_with(&(NOW + 60).to_string());
+    assert_eq!(tokens.verify(&forge(&tokens, r#"["HS256"]"#, &payload)), Err(TokenError::InvalidHeader));
+    for header in [r#"{"alg":"HS256","kid":null}"#, r#"{"alg":"HS256","typ":null}"#] {
+        assert!(tokens.verify(&forge(&tokens, header, &payload)).is_err(), "{header}");
+    }
+    let claims: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    let order = ["sub", "iat", "nbf", "exp", "jti", "type", "fresh", "roles", "sid"];
+    let as_array = serde_json::Value::Array(order.iter().map(|k| claims[*k].clone()).collect()).to_string();
+    assert_eq!(tokens.verify(&forge(&tokens, HEADER, &as_array)), Err(TokenError::InvalidPayload));
+    assert!(tokens.verify(&forge(&tokens, r#"{"alg":"HS256"}"#, &payload)).is_ok(), "control");
+}
+
+#[test]
 fn kid_is_only_a_lookup_in_our_own_key_set() {
     let tokens = tokens();
     let payload = payload_with(&(NOW + 60).to_string());
