@@ -53,6 +53,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::security::RateLimits>,
     /// Where client addresses come from.
     pub client_ip: Arc<crate::extract::ClientIpConfig>,
+    /// Security events, written off the request path.
+    pub audit_log: crate::audit::AuditLog,
 }
 
 impl FromRef<AppState> for JwtAuth {
@@ -72,8 +74,7 @@ impl AppState {
         self.auth.tokens().now()
     }
 
-    /// Records a security event. A failure to record is logged, not returned: the request it
-    /// belongs to has already happened.
+    /// Records a security event (queued for the audit writer; see [`crate::audit`]).
     pub async fn audit(
         &self,
         kind: keycard_store::AuditKind,
@@ -90,9 +91,7 @@ impl AppState {
             detail,
             ..keycard_store::AuditEvent::new(kind, self.now())
         };
-        if let Err(e) = self.store.record_audit(&event).await {
-            tracing::error!(error = ?e, kind = kind.as_str(), "recording an audit event failed");
-        }
+        self.audit_log.record(event).await;
     }
 
     /// Counts a failed password check for `username` (login or password change), and records
@@ -127,6 +126,7 @@ pub struct Application {
     request_timeout: Duration,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     revocation_cursor: i64,
+    audit_writer: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -145,7 +145,7 @@ impl Application {
         let revoked = Arc::new(RevocationList::new());
         // Cursor first: a revocation made while loading is then seen twice, never missed.
         let revocation_cursor = store.revocation_cursor().await.context("reading the revocation cursor")?;
-        revoked.extend(store.live_revocations(tokens.now()).await.context("loading revocations")?);
+        store.load_live_revocations(tokens.now(), |page| revoked.extend(page)).await.context("loading revocations")?;
         let passwords = Passwords::new(&settings.argon2)?;
         let tls = match &settings.tls {
             Some(files) => {
@@ -158,7 +158,9 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
         tracing::info!(revoked = revoked.len(), "loaded revocations");
+        let (audit_log, audit_writer) = crate::audit::AuditLog::start(store.clone());
         let state = AppState {
+            audit_log,
             store,
             auth: JwtAuth::new(tokens, revoked),
             passwords,
@@ -166,7 +168,15 @@ impl Application {
             rate_limits: Arc::new(crate::security::RateLimits::new(settings.rate_limit_per_minute)),
             client_ip: Arc::new(settings.client_ip.clone()),
         };
-        Ok(Self { listener, addr, state, request_timeout: settings.request_timeout, tls, revocation_cursor })
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            request_timeout: settings.request_timeout,
+            tls,
+            revocation_cursor,
+            audit_writer,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -213,6 +223,8 @@ impl Application {
         };
         purge.abort();
         poll.abort();
+        self.state.audit_log.flush().await;
+        self.audit_writer.abort();
         self.state.store.close().await;
         tracing::info!("keycard stopped");
         served

@@ -164,6 +164,7 @@ async fn audit(
     let kind = params.kind.as_deref().map(str::parse::<AuditKind>).transpose()?;
     let since = params.since.as_deref().map(parse_since).transpose()?;
     let filter = AuditFilter { username: params.user, kind, since, limit: params.limit };
+    state.audit_log.flush().await;
     let events = state.store.audit_events(&filter).await?;
     Ok(Json(events.into_iter().map(AuditView::from).collect()))
 }

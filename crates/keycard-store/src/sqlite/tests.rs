@@ -226,3 +226,36 @@ async fn login_failures_persist_lock_and_clear() {
     store.clear_login_failures("kim").await.unwrap();
     assert_eq!(store.login_locked_until("kim", 105).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn live_revocations_are_loaded_page_by_page_across_the_page_boundary() {
+    let (store, _dir) = store().await;
+    let uid = add_user(&store, "pat", &[]).await;
+    let sid = Uuid::now_v7();
+    store.create_session(&session(sid, uid, Uuid::new_v4())).await.unwrap();
+    let mut many: Vec<(Uuid, i64)> = (0..10_050).map(|i| (Uuid::new_v4(), 1_000 + i)).collect();
+    many.push((Uuid::new_v4(), 10)); // already expired at `now`
+    store.revoke_session(sid, 100, "bulk", &many).await.unwrap();
+    let mut pages = Vec::new();
+    let total = store.load_live_revocations(500, |page| pages.push(page.len())).await.unwrap();
+    assert_eq!(total, 10_050);
+    assert_eq!(pages, vec![10_000, 50]);
+    let mut loaded = store.live_revocations(500).await.unwrap();
+    loaded.sort();
+    many.pop();
+    many.sort();
+    assert_eq!(loaded, many);
+}
+
+#[tokio::test]
+async fn audit_events_can_be_written_in_one_batch() {
+    use crate::{AuditEvent, AuditFilter, AuditKind};
+    let (store, _dir) = store().await;
+    let events: Vec<AuditEvent> = (0..600)
+        .map(|i| AuditEvent { username: Some(format!("u{i}")), ..AuditEvent::new(AuditKind::Refresh, i) })
+        .collect();
+    store.record_audit_batch(&events).await.unwrap();
+    let read = store.audit_events(&AuditFilter { limit: Some(1000), ..AuditFilter::default() }).await.unwrap();
+    assert_eq!(read.len(), 600);
+    assert_eq!(read[0].username.as_deref(), Some("u599"));
+}

@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""Turns the raw lines of bench/run.sh into BENCHMARKS.md (markdown on stdout).
+
+  report.py --raw RAW_FILE --command "bench/run.sh ..."
+
+Raw lines: `MACHINE key=value`, `ARGON2 hash_raw_ms=.. verify_phc_ms=..`, `BENCH ...` (the anchors'
+bench.sh format, `tag=` naming the scenario), `MEM target=.. kind=..`. Lines starting with `#`
+(runs spoiled by other processes and repeated) and lines with `contaminated=1` are ignored.
+Medians are over rounds; a ratio is the ratio of the medians, with the spread of the per-round
+ratios (the i-th run of one target paired with the i-th run of the other: same round).
+"""
+
+import argparse
+import statistics
+import sys
+from collections import defaultdict
+
+
+def parse_kv(line):
+    out = {}
+    for tok in line.split()[1:]:
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    return out
+
+
+def load(path):
+    machine, argon2, bench, mem = {}, {}, defaultdict(list), defaultdict(list)
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            kind = line.split(" ", 1)[0]
+            if kind == "MACHINE":
+                key, _, value = line[len("MACHINE ") :].partition("=")
+                machine[key] = value
+            elif kind == "ARGON2":  # one per round
+                for k, v in parse_kv(line).items():
+                    argon2.setdefault(k, []).append(float(v))
+            elif kind == "BENCH":
+                kv = parse_kv(line)
+                if kv.get("contaminated") == "1":
+                    continue
+                bench[(kv.get("tag", ""), kv["target"], kv["method"], kv["path"])].append(kv)
+            elif kind == "MEM":
+                kv = parse_kv(line)
+                mem[(kv["target"], kv["kind"])].append(kv)
+    return machine, argon2, bench, mem
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def fmt_num(x, digits=0):
+    if x is None:
+        return "–"
+    if digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_ms(x):
+    if x is None:
+        return "–"
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.3f}"
+
+
+class Runs:
+    """The runs of one (scenario, target, method, path)."""
+
+    def __init__(self, runs):
+        self.runs = runs
+
+    def col(self, key):
+        out = []
+        for r in self.runs:
+            try:
+                out.append(float(r[key]))
+            except (KeyError, ValueError):
+                pass
+        return out
+
+    @property
+    def rps(self):
+        return med(self.col("rps"))
+
+    @property
+    def p50(self):
+        return med(self.col("p50_ms"))
+
+    @property
+    def p99(self):
+        return med(self.col("p99_ms"))
+
+    @property
+    def cpu_us(self):
+        per = [float(r["srv_cpu_pct"]) / 100 / float(r["rps"]) * 1e6 for r in self.runs
+               if r.get("srv_cpu_pct", "NA") != "NA" and float(r.get("rps", 0)) > 0]
+        return med(per)
+
+    @property
+    def errors(self):
+        non2xx = sum(int(r.get("non2xx", 0)) for r in self.runs)
+        sock = sum(sum(int(x) for x in r.get("sock_err", "0/0/0/0").split("/")) for r in self.runs)
+        starved = sum(int(r.get("starved", 0) or 0) for r in self.runs)
+        no_token = sum(int(r.get("no_token", 0) or 0) for r in self.runs)
+        notes = []
+        if non2xx:
+            notes.append(f"non-2xx {non2xx}")
+        if sock:
+            notes.append(f"socket errors {sock}")
+        if starved:
+            notes.append(f"starved {starved}")
+        if no_token:
+            notes.append(f"no token {no_token}")
+        return ", ".join(notes) or "0"
+
+    @property
+    def foreign(self):
+        vals = [float(r["foreign_cpu_pct"]) for r in self.runs if r.get("foreign_cpu_pct", "NA") != "NA"]
+        return max(vals) if vals else None
+
+
+def ratio(a, b):
+    """(ratio of medians, min of per-round ratios, max) of a ÷ b."""
+    if a is None or b is None or a.rps is None or not b.rps:
+        return None, None, None
+    pairs = [x / y for x, y in zip(a.col("rps"), b.col("rps")) if y > 0]
+    return a.rps / b.rps, (min(pairs) if pairs else None), (max(pairs) if pairs else None)
+
+
+def ratio_cell(a, b):
+    r, lo, hi = ratio(a, b)
+    if r is None:
+        return "–"
+    if lo is None or len(a.runs) < 2:
+        return f"**{r:.2f}**"
+    return f"**{r:.2f}** ({lo:.2f}–{hi:.2f})"
+
+
+def ratio_cell_for(base, rr, inverted):
+    if base is None or base is rr:
+        return "–"
+    if inverted:
+        return ratio_cell(rr, base) + f" (this ÷ {inverted})"
+    return ratio_cell(base, rr)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--micro", action="append", default=[], help="divan output to include verbatim")
+    ap.add_argument("--analysis", help="hand-written markdown appended as the analysis section")
+    args = ap.parse_args()
+    machine, argon2, bench, mem = load(args.raw)
+
+    def runs(tag, target, path, method="GET"):
+        r = bench.get((tag, target, method, path))
+        return Runs(r) if r else None
+
+    out = []
+    w = out.append
+    w("# keycard benchmarks")
+    w("")
+    w("Generated by [`bench/run.sh`](bench/run.sh); do not edit by hand. Reproduce with:")
+    w("")
+    w("```")
+    w(args.command)
+    w("```")
+    w("")
+    w(f"Settings: {machine.get('settings', '?')}. Commit: `{machine.get('git', '?')}`.")
+    w("")
+    w("## Machine")
+    w("")
+    w("| CPUs (`nproc`) | CPU model | memory | kernel | rustc | load generator |")
+    w("|---|---|---|---|---|---|")
+    w(f"| {machine.get('nproc', '?')} | {machine.get('cpu', '?')} | {machine.get('memory', '?')} | "
+      f"{machine.get('kernel', '?')} | {machine.get('rustc', '?')} | {machine.get('wrk', '?')}, 1 thread |")
+    w("")
+    w("Every server is pinned to CPU 1 and wrk to CPU 0 (`taskset`), as in `../shared/anchors`: each "
+      "number is **one server core** driven by one load-generator core, over loopback. Throughput runs "
+      "alternate between targets (A B A B, the order rotated every round); medians over the rounds. "
+      "Ratios compare runs of the same invocation; in parentheses the range of the per-round ratios.")
+    w("")
+
+    # -- targets ---------------------------------------------------------------------------
+    kc_prot = runs("protected", "keycard", "/protected")
+    rf_prot = runs("protected", "rust_floor", "/protected")
+    rf_rev = runs("protected", "rust_floor", "/protected_revocation")
+    kc_rev = runs("protected", "keycard_revoked", "/protected")
+    fl_prot = runs("protected", "flask_seed", "/protected")
+    kc_many = runs("protected_many", "keycard", "/protected")
+    kc_rev_many = runs("protected_many", "keycard_revoked", "/protected")
+    kc_user = runs("user", "keycard", "/user")
+    rf_user = runs("user", "rust_floor", "/protected")
+    fl_user = runs("user", "flask_seed", "/user")
+    kc_ref = runs("refresh", "keycard", "/token/refresh", "POST")
+    kc_login = runs("login", "keycard", "/login", "POST")
+    fl_login = runs("login", "flask_seed", "/login", "POST")
+    flood = runs("flood", "keycard", "/login", "POST")
+    flood_probe = runs("flood_probe", "keycard", "/protected")
+    probe = runs("probe", "keycard", "/protected")
+
+    def mem_med(target, kind, key):
+        vals = [float(r[key]) for r in mem.get((target, kind), []) if key in r]
+        return med(vals)
+
+    idle_kib = mem_med("keycard", "startup_empty", "idle_rss_kib")
+    rev_kib = mem_med("keycard", "startup_revoked", "idle_rss_kib")
+    conns_kib = mem_med("keycard", "conns", "rss_kib")
+    argon2_runs = argon2
+    argon2 = {k: med(v) for k, v in argon2_runs.items()}
+    hash_rate = 1000 / argon2["hash_raw_ms"] if argon2.get("hash_raw_ms") else None
+    verify_rate = 1000 / argon2["verify_phc_ms"] if argon2.get("verify_phc_ms") else None
+
+    rows = []
+
+    def target(name, bar, value, ok):
+        verdict = "–" if ok is None else ("met" if ok else "**missed**")
+        rows.append(f"| {name} | {bar} | {value} | {verdict} |")
+
+    r = ratio(kc_prot, rf_prot)[0]
+    target("`GET /protected` ÷ rust_floor `/protected`", "≥ 0.90", fmt_ratio(r), None if r is None else r >= 0.90)
+    r = ratio(kc_user, rf_user)[0]
+    target("`GET /user` ÷ rust_floor `/protected`", "≥ 0.60", fmt_ratio(r), None if r is None else r >= 0.60)
+    v = kc_ref.rps if kc_ref else None
+    target("`POST /token/refresh`, every request rotating", "≥ 10,000 req/s", fmt_num(v),
+           None if v is None else v >= 10_000)
+    v = kc_login.rps / hash_rate if kc_login and hash_rate else None
+    target("`POST /login` ÷ raw Argon2id hashes/s (same parameters, same core)", "≥ 0.90", fmt_ratio(v),
+           None if v is None else v >= 0.90)
+    v = flood_probe.p99 if flood_probe else None
+    target(f"`GET /protected` p99 during a login flood ({flood_probe.runs[0]['conns'] if flood_probe else '?'} "
+           "probe connections)", "≤ 10 ms", fmt_ms(v) + " ms" if v is not None else "–",
+           None if v is None else v <= 10)
+    r = ratio(kc_rev, kc_prot)[0]
+    target("`GET /protected` with 1,000,000 revoked ids ÷ without (one token)", "≥ 0.95", fmt_ratio(r),
+           None if r is None else r >= 0.95)
+    r = ratio(kc_rev_many, kc_many)[0]
+    c = (kc_many.cpu_us / kc_rev_many.cpu_us) if kc_many and kc_rev_many and kc_many.cpu_us and kc_rev_many.cpu_us else None
+    target("the same, a different token on every request (cold lookups); in parentheses: server CPU per "
+           "request without ÷ with", "≥ 0.95", fmt_ratio(r) + (f" ({c:.3f})" if c else ""),
+           None if r is None else r >= 0.95)
+    def mb(kib):  # the issue's bars are in MB (10^6 bytes); RSS is read in KiB
+        return None if kib is None else kib * 1024 / 1e6
+
+    v = mb(rev_kib - idle_kib) if rev_kib is not None and idle_kib is not None else None
+    target("RSS added by 1,000,000 revoked ids", "≤ 100 MB", fmt_num(v, 1) + " MB" if v is not None else "–",
+           None if v is None else v <= 100)
+    v = mb(idle_kib)
+    target("idle RSS", "≤ 20 MB", fmt_num(v, 1) + " MB" if v is not None else "–", None if v is None else v <= 20)
+    v = mb(conns_kib)
+    n_conns = mem.get(("keycard", "conns"), [{}])[0].get("n", "10000")
+    target(f"RSS with {int(n_conns):,} idle connections", "≤ 150 MB", fmt_num(v, 1) + " MB" if v is not None else "–",
+           None if v is None else v <= 150)
+
+    w("## Targets (issue 6)")
+    w("")
+    w("| what | bar | measured | |")
+    w("|---|---|---|---|")
+    out.extend(rows)
+    w("")
+
+    # -- throughput tables -------------------------------------------------------------------
+    def table(title, entries, note=None):
+        entries = [e for e in entries if e[2] is not None]
+        if not entries:
+            return
+        w(f"## {title}")
+        w("")
+        if note:
+            w(note)
+            w("")
+        w("| target | request | req/s | p50 ms | p99 ms | server CPU / request | runs | errors | keycard ÷ this |")
+        w("|---|---|---:|---:|---:|---:|---:|---|---:|")
+        for entry in entries:
+            label, request, rr, base = entry[:4]
+            inverted = len(entry) > 4 and entry[4]
+            cpu = None if rr.runs[0].get("tag", "").startswith("flood") else rr.cpu_us
+            cpu_s = "–" if cpu is None else (f"{cpu / 1000:.1f} ms" if cpu >= 1000 else f"{cpu:.1f} µs")
+            w(f"| {label} | {request} | {fmt_num(rr.rps, 1 if rr.rps < 100 else 0)} | {fmt_ms(rr.p50)} | "
+              f"{fmt_ms(rr.p99)} | {cpu_s} | {len(rr.runs)} | {rr.errors} | "
+              f"{ratio_cell_for(base, rr, inverted)} |")
+        w("")
+
+    table("1. `GET /protected` with a valid access token", [
+        ("keycard", "GET /protected", kc_prot, None),
+        ("keycard, 1,000,000 revoked ids", "GET /protected", kc_rev, kc_prot, "keycard"),
+        ("keycard, 65,536 distinct tokens", "GET /protected", kc_many, kc_prot, "keycard"),
+        ("keycard, 1,000,000 revoked ids, 65,536 distinct tokens", "GET /protected", kc_rev_many, kc_many,
+         "keycard, distinct tokens"),
+        ("rust_floor", "GET /protected", rf_prot, kc_prot),
+        ("rust_floor", "GET /protected_revocation", rf_rev, kc_prot),
+        ("flask_seed", "GET /protected", fl_prot, kc_prot),
+    ], "keycard verifies the token strictly, checks the revocation list (by `jti` and by session), sets a "
+       "request id and the security headers, and logs at the default level. rust_floor `/protected` is "
+       "jsonwebtoken's HS256 verify only; `/protected_revocation` adds a jti lookup in a 1,000-entry set. "
+       "The *distinct tokens* rows send a different valid token (new `jti` and `sid`, minted with the "
+       "server's secret) on every request, so revocation lookups touch cold memory as real traffic does; "
+       "wrk builds each of those requests in Lua, "
+       "so wrk's core may bound them: compare their server CPU per request.")
+    table("2. `GET /user` (account read from SQLite)", [
+        ("keycard", "GET /user", kc_user, None),
+        ("rust_floor", "GET /protected", rf_user, kc_user),
+        ("flask_seed", "GET /user", fl_user, kc_user),
+    ])
+    table("3. `POST /token/refresh`, every request rotating", [
+        ("keycard", "POST /token/refresh", kc_ref, None),
+    ], "Each request presents a refresh token never used before and gets a new pair; the old token is "
+       "consumed (a second use would end the session). `bench/refresh.lua` keeps one pool of unused tokens "
+       "per wrk thread, seeded with one login per connection (and a spare), and puts each answer's new "
+       "refresh token back into it, so no token is ever sent twice (errors must stay 0).")
+    login_note = None
+    if argon2:
+        n_argon2 = len(argon2_runs.get("hash_raw_ms", []))
+        login_note = (f"Raw Argon2id with keycard's parameters (m=19456 KiB, t=2, p=1) on CPU 1 "
+                      f"(`cargo bench -p keycard-server --bench argon2`, run next to the `/login` runs in each "
+                      f"round; median of {n_argon2}): hash {argon2.get('hash_raw_ms', 0):.1f} ms "
+                      f"= **{fmt_num(hash_rate, 1)} hashes/s**; parse + verify of a PHC string "
+                      f"{argon2.get('verify_phc_ms', 0):.1f} ms = {fmt_num(verify_rate, 1)}/s.")
+        if kc_login:
+            login_note += f" keycard `POST /login` ÷ raw hash rate: **{kc_login.rps / hash_rate:.2f}**."
+    table("4. `POST /login` (Argon2id) and `GET /protected` during a login flood", [
+        ("keycard", "POST /login", kc_login, None),
+        ("flask_seed", "POST /login", fl_login, kc_login),
+        ("keycard, login flood", "POST /login", flood, None),
+        ("keycard, during the flood", "GET /protected (probe)", flood_probe, None),
+        ("keycard, alone", "GET /protected (probe)", probe, None),
+    ], login_note)
+
+    # -- memory ------------------------------------------------------------------------------
+    if mem:
+        w("## 5. Memory and start-up")
+        w("")
+        w("| what | keycard | rust_floor |")
+        w("|---|---:|---:|")
+
+        def mib(kib):
+            return "–" if kib is None else f"{kib * 1024 / 1e6:.1f} MB"
+
+        w(f"| idle RSS (1 s after start, empty revocation list) | {mib(idle_kib)} | "
+          f"{mib(mem_med('rust_floor', 'conns', 'rss_before_kib'))} |")
+        w(f"| idle RSS with 1,000,000 revoked ids | {mib(rev_kib)} | – |")
+        w(f"| peak RSS during start-up with 1,000,000 revoked ids | "
+          f"{mib(mem_med('keycard', 'startup_revoked', 'peak_rss_kib'))} | – |")
+        w(f"| RSS with {int(n_conns):,} idle keep-alive connections | {mib(conns_kib)} | "
+          f"{mib(mem_med('rust_floor', 'conns', 'rss_kib'))} |")
+        w(f"| per idle connection | {fmt_num(mem_med('keycard', 'conns', 'per_conn_kib'), 1)} KiB | "
+          f"{fmt_num(mem_med('rust_floor', 'conns', 'per_conn_kib'), 1)} KiB |")
+        s_empty = mem_med("keycard", "startup_empty", "startup_ms")
+        s_rev = mem_med("keycard", "startup_revoked", "startup_ms")
+        w(f"| start-up: exec to first `200` from `/healthz` | {fmt_ms(s_empty)} ms | – |")
+        w(f"| start-up with 1,000,000 revoked ids | {fmt_ms(s_rev)} ms | – |")
+        w("")
+        w("MB = 10^6 bytes (RSS from `/proc/PID/status`). Start-up and idle RSS: median of the runs; "
+          "start-up includes opening SQLite, migrations, loading the revocations, the dummy Argon2 hash "
+          "and binding the listener. The idle connections each sent one `GET` and stay open; rust_floor's "
+          "idle RSS is read just before its connections open.")
+        w("")
+
+    # -- microbenchmarks ----------------------------------------------------------------------
+    if args.micro:
+        w("## Microbenchmarks (divan, pinned to CPU 1)")
+        w("")
+        w("`cargo bench -p keycard-token --bench tokens` and `cargo bench -p keycard-server --bench argon2`. "
+          "`is_revoked_miss` probes 65,536 different live tokens in turn, so with 1,000,000 revoked ids "
+          "each lookup touches cold memory, as in the server.")
+        w("")
+        for path in args.micro:
+            w("```")
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        w(line.rstrip("\n"))
+            w("```")
+            w("")
+
+    # -- analysis -----------------------------------------------------------------------------
+    if args.analysis:
+        try:
+            with open(args.analysis, encoding="utf-8") as f:
+                text = f.read().strip()
+        except FileNotFoundError:
+            text = ""
+        if text:
+            w(text)
+            w("")
+
+    # -- raw ---------------------------------------------------------------------------------
+    w("## Raw result lines")
+    w("")
+    w("<details><summary>every line the run recorded (runs marked #CONTAMINATED were repeated)</summary>")
+    w("")
+    w("```")
+    with open(args.raw, encoding="utf-8") as f:
+        for line in f:
+            w(line.rstrip("\n"))
+    w("```")
+    w("")
+    w("</details>")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+//! Microbenchmarks of the token core: HS256 signing and verification, and the revocation check.
+//!
+//! Run with `cargo bench -p keycard-token --bench tokens` (pin it with `taskset -c 1` for numbers
+//! comparable to `bench/run.sh`). These measure; they assert nothing about time.
+
+// A benchmark that cannot set itself up should stop loudly, as a test would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use divan::{Bencher, black_box};
+use keycard_token::{
+    Claims, Clock, Keys, NewSession, RevocationList, SystemClock, TokenSettings, TokenType, Tokens, Uuid,
+};
+
+fn main() {
+    divan::main();
+}
+
+const SECRET: &[u8] = b"bench-only-secret-0123456789abcdef0123456789abcdef";
+
+fn tokens() -> Tokens {
+    Tokens::new(Keys::hmac_sha256(SECRET).unwrap(), TokenSettings::default(), Arc::new(SystemClock))
+}
+
+/// A login session with one role, like the one `POST /login` issues for a typical user.
+fn session() -> NewSession {
+    NewSession::login("alice", vec!["user".into()])
+}
+
+/// An access token and its claims, as `GET /protected` receives them.
+fn access_token(tokens: &Tokens) -> (String, Claims) {
+    tokens.issue(&session(), TokenType::Access).unwrap()
+}
+
+/// `access` with its signature altered in the first character: still strict base64url, but not
+/// the right MAC.
+fn with_bad_signature(access: &str) -> String {
+    let (signed, signature) = access.rsplit_once('.').unwrap();
+    let mut chars: Vec<char> = signature.chars().collect();
+    chars[0] = if chars[0] == 'A' { 'B' } else { 'A' };
+    format!("{signed}.{}", chars.into_iter().collect::<String>())
+}
+
+/// A list holding `n` revoked ids that expire in a day.
+fn revocation_list(n: usize) -> RevocationList {
+    let list = RevocationList::new();
+    let until = SystemClock.now() + 86_400;
+    list.extend((0..n).map(|_| (Uuid::new_v4(), until)));
+    list
+}
+
+mod sign {
+    use super::*;
+
+    /// `Tokens::issue_pair`: what a login or refresh signs (two claims sets, two HS256 tokens).
+    #[divan::bench]
+    fn issue_pair(bencher: Bencher) {
+        let tokens = tokens();
+        let session = session();
+        bencher.bench_local(|| tokens.issue_pair(black_box(&session)).unwrap());
+    }
+
+    /// `Tokens::encode` of ready claims: one JSON serialisation, base64url and HMAC-SHA256.
+    #[divan::bench]
+    fn encode(bencher: Bencher) {
+        let tokens = tokens();
+        let (_, claims) = access_token(&tokens);
+        bencher.bench_local(|| tokens.encode(black_box(&claims)).unwrap());
+    }
+}
+
+mod verify {
+    use super::*;
+
+    /// `Tokens::verify` of a valid access token: header check, MAC, payload JSON, claim checks.
+    #[divan::bench]
+    fn valid(bencher: Bencher) {
+        let tokens = tokens();
+        let (token, _) = access_token(&tokens);
+        bencher.bench_local(|| tokens.verify(black_box(&token)).unwrap());
+    }
+
+    /// `Tokens::verify` of a token whose MAC is wrong: refused before the payload is parsed.
+    #[divan::bench]
+    fn bad_signature(bencher: Bencher) {
+        let tokens = tokens();
+        let (token, _) = access_token(&tokens);
+        let forged = with_bad_signature(&token);
+        assert!(tokens.verify(&forged).is_err());
+        bencher.bench_local(|| tokens.verify(black_box(&forged)).unwrap_err());
+    }
+}
+
+mod revocation {
+    use super::*;
+
+    /// Distinct live tokens probed in turn, so that with a large list each lookup touches cold
+    /// cache lines as a server's would, instead of re-reading one hot bucket.
+    const PROBES: usize = 1 << 16;
+
+    fn probes() -> Vec<Claims> {
+        let tokens = tokens();
+        let (_, template) = access_token(&tokens);
+        (0..PROBES).map(|_| Claims { jti: Uuid::new_v4(), sid: Uuid::now_v7(), ..template.clone() }).collect()
+    }
+
+    /// `RevocationList::is_revoked` (two probes: `jti` and `sid`) of live tokens: the common case.
+    #[divan::bench(args = [0, 1_000_000])]
+    fn is_revoked_miss(bencher: Bencher, revoked: usize) {
+        let list = revocation_list(revoked);
+        let probes = probes();
+        let mut i = 0;
+        bencher.bench_local(|| {
+            i = (i + 1) & (PROBES - 1);
+            list.is_revoked(black_box(&probes[i]))
+        });
+    }
+
+    /// `RevocationList::is_revoked` of a token whose `jti` is in the list (one hot entry).
+    #[divan::bench(args = [1, 1_000_000])]
+    fn is_revoked_hit(bencher: Bencher, revoked: usize) {
+        let list = revocation_list(revoked - 1);
+        let (_, claims) = access_token(&tokens());
+        list.revoke(claims.jti, claims.exp);
+        bencher.bench_local(|| list.is_revoked(black_box(&claims)));
+    }
+}
