@@ -268,6 +268,10 @@ async fn poll_revocations(state: AppState, mut cursor: i64) {
 }
 
 /// The whole HTTP surface with its middleware. Pure: drive it with `oneshot` in tests.
+///
+/// Middleware, outermost first: sensitive headers marked before anything can log them; request
+/// id set, then the per-request DEBUG line; request id copied to the response; panics caught as
+/// 500; `nosniff` and `no-store`; JSON bodies for bodiless errors; the request timeout (408).
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let middleware = ServiceBuilder::new()
@@ -288,7 +292,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
-            crate::error::ApiError::Internal(anyhow::anyhow!("panic")).into_response_owned()
+            // Outside the header layers below (they need axum's body type), so set them here.
+            let mut response = crate::error::ApiError::Internal(anyhow::anyhow!("panic")).into_response_owned();
+            response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
         }))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -141,8 +141,22 @@ async fn login_time_does_not_reveal_whether_a_username_exists() {
     }
     known.sort();
     unknown.sort();
-    let ratio = unknown[4].as_secs_f64() / known[4].as_secs_f64();
-    assert!((0.5..2.0).contains(&ratio), "median unknown/known = {ratio:.2} ({:?} vs {:?})", unknown[4], known[4]);
+    // Other tests share the cores and noise only ever adds time, so the minimums are the robust
+    // comparison; the medians get a looser bound. Without the dummy hash both ratios are ~0.01.
+    let min_ratio = unknown[0].as_secs_f64() / known[0].as_secs_f64();
+    let median_ratio = unknown[4].as_secs_f64() / known[4].as_secs_f64();
+    assert!(
+        (0.5..2.0).contains(&min_ratio),
+        "fastest unknown/known = {min_ratio:.2} ({:?} vs {:?})",
+        unknown[0],
+        known[0]
+    );
+    assert!(
+        (0.25..4.0).contains(&median_ratio),
+        "median unknown/known = {median_ratio:.2} ({:?} vs {:?})",
+        unknown[4],
+        known[4]
+    );
 }
 
 // ---- passwords and usernames ----
