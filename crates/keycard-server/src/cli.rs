@@ -350,14 +350,10 @@ async fn set_status(name: &str, database: &DatabaseArgs, status: UserStatus, now
         Err(StoreError::NotFound) => bail!("no user named {username}"),
         Err(e) => return Err(e).context("changing the account status"),
     }
-    let kind = match status {
-        UserStatus::Disabled => keycard_store::AuditKind::UserDisabled,
-        UserStatus::Active => keycard_store::AuditKind::UserEnabled,
-    };
     let event = keycard_store::AuditEvent {
         username: Some(username.as_str().to_owned()),
         detail: Some(serde_json::json!({ "actor": "cli" })),
-        ..keycard_store::AuditEvent::new(kind, now)
+        ..keycard_store::AuditEvent::new(keycard_store::AuditKind::status_change(status), now)
     };
     store.record_audit(&event).await?;
     store.close().await;

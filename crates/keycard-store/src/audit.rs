@@ -49,6 +49,14 @@ impl AuditKind {
         AuditKind::UserEnabled,
     ];
 
+    /// The event recording that an account was given `status`.
+    pub fn status_change(status: crate::UserStatus) -> Self {
+        match status {
+            crate::UserStatus::Disabled => AuditKind::UserDisabled,
+            crate::UserStatus::Active => AuditKind::UserEnabled,
+        }
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

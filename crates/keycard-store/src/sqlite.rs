@@ -346,15 +346,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for (id, expires_at) in revocations {
-            sqlx::query(
-                "INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
-            )
-            .bind(id.to_string())
-            .bind(expires_at)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            insert_revocation(&mut tx, *id, *expires_at, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -697,6 +689,25 @@ impl Store {
     }
 }
 
+/// Records that `id` is revoked until `until` (keeping the later time if it already is).
+async fn insert_revocation(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    id: Uuid,
+    until: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+    )
+    .bind(id.to_string())
+    .bind(until)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Ends every live session of `user_id` but `except` inside `tx`, recording their revocations.
 async fn revoke_sessions_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
@@ -722,15 +733,7 @@ async fn revoke_sessions_in(
         let id: String = row.try_get("id")?;
         let id = Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("sessions.id is not a UUID"))?;
         let until = row.try_get::<i64, _>("expires_at")?.max(now).saturating_add(SESSION_REVOCATION_MARGIN);
-        sqlx::query(
-            "INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
-        )
-        .bind(id.to_string())
-        .bind(until)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        insert_revocation(tx, id, until, now).await?;
         revoked.push((id, until));
     }
     Ok(revoked)

@@ -75,12 +75,10 @@ async fn set_status(
 ) -> Result<Json<UserView>, ApiError> {
     let (user, revoked) = state.store.set_status(username, status, state.now()).await.map_err(not_found)?;
     state.auth.revocations().extend(revoked);
-    let kind = match status {
-        UserStatus::Disabled => AuditKind::UserDisabled,
-        UserStatus::Active => AuditKind::UserEnabled,
-    };
     tracing::info!(username = ?user.username, actor = ?actor, status = status.as_str(), "account status changed");
-    state.audit(kind, Some(&user.username), client, None, Some(json!({ "actor": actor }))).await;
+    state
+        .audit(AuditKind::status_change(status), Some(&user.username), client, None, Some(json!({ "actor": actor })))
+        .await;
     Ok(Json(user.into()))
 }
 
