@@ -225,7 +225,11 @@ fn segments_must_be_strict_base64url() {
         format!("{}=.{}.{}", parts[0], parts[1], parts[2]),
         format!("{}.{}=.{}", parts[0], parts[1], parts[2]),
         format!("{}.{}.{}=", parts[0], parts[1], parts[2]),
-        format!("{}.{}.{}", parts[0], parts[1], parts[2].replace('-', "+").replace('_', "/")),
+        // `+` and `/` (standard base64, not base64url), always present: replacing `-`/`_` would
+        // leave the token valid whenever the signature happens to contain neither.
+        format!("{}.{}.+{}", parts[0], parts[1], &parts[2][1..]),
+        format!("{}.{}./{}", parts[0], parts[1], &parts[2][1..]),
+        format!("{}+.{}.{}", &parts[0][..parts[0].len() - 1], parts[1], parts[2]),
         format!("{} .{}.{}", parts[0], parts[1], parts[2]),
         format!("{}.{}\n.{}", parts[0], parts[1], parts[2]),
         format!("{}.{}", parts[0], parts[1]),
