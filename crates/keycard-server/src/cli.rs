@@ -30,7 +30,7 @@ pub enum Command {
     #[command(after_help = "The JWT secret is read from KEYCARD_JWT_SECRET (never a flag). When it is unset, \
 keycard uses the secret in --secret-file, creating it (mode 0600) with a fresh 256-bit secret on first start.\n\
 Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a fresh 256-bit secret for KEYCARD_JWT_SECRET.
     GenSecret,
     /// Manage accounts in the database (safe while the server runs).
@@ -62,7 +62,8 @@ Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).
 /// Where the database is.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Database URL: sqlite://PATH (created if missing; relative to the working directory).
+    /// Database URL: sqlite://PATH (created if missing; relative to the working directory) or
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (several instances may share it).
     #[arg(long, env = "KEYCARD_DATABASE_URL", default_value = "sqlite://keycard.db")]
     pub database_url: String,
 }
@@ -76,6 +77,20 @@ pub struct ServeArgs {
     /// Database location.
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Longest wait for a database connection or answer; requests that need the database answer
+    /// 503 after it while the database is away.
+    #[arg(long, env = "KEYCARD_DATABASE_TIMEOUT", default_value = "5s", value_parser = settings::parse_ttl)]
+    pub database_timeout: Duration,
+    /// PostgreSQL connections per instance.
+    #[arg(long, env = "KEYCARD_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+    /// Redis URL (redis://[:PASSWORD@]HOST[:PORT][/DB]): revocations reach the other instances by
+    /// pub/sub and login-failure counters live there. Optional; keycard keeps working without it.
+    #[arg(long, env = "KEYCARD_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of keycard's Redis keys and channel.
+    #[arg(long, env = "KEYCARD_REDIS_PREFIX", default_value = "keycard:")]
+    pub redis_prefix: String,
     /// File holding the JWT secret when KEYCARD_JWT_SECRET is unset (created if missing).
     #[arg(long, env = "KEYCARD_SECRET_FILE", default_value = "keycard.secret")]
     pub secret_file: PathBuf,
@@ -180,7 +195,7 @@ pub enum UserCommand {
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::GenSecret => {
             println!("{}", settings::generate_secret()?);
             Ok(())
@@ -233,6 +248,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         bind: args.bind,
         database_url: args.database.database_url,
+        database_timeout: args.database_timeout,
+        database_max_connections: args.database_max_connections,
+        redis_url: args.redis_url.filter(|url| !url.is_empty()).map(secrecy::SecretString::from),
+        redis_prefix: args.redis_prefix,
+        revocation_resync: crate::cluster::RESYNC_INTERVAL,
         jwt_secret,
         tokens: TokenSettings { access_ttl: args.access_ttl, refresh_ttl: args.refresh_ttl, leeway: args.leeway },
         argon2: args.argon2,
@@ -363,7 +383,7 @@ async fn set_status(name: &str, database: &DatabaseArgs, status: UserStatus, now
 async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
     Store::connect(&database.database_url)
         .await
-        .with_context(|| format!("opening the database {}", database.database_url))
+        .with_context(|| format!("opening the database {}", keycard_store::redact_url(&database.database_url)))
 }
 
 /// The new user's password: one line from stdin when it is piped, else prompted twice.

@@ -77,12 +77,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict => ApiError::UserExists,
             StoreError::NotFound => ApiError::NotFound("Not found"),
-            StoreError::Database(
-                ref inner @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)),
-            ) => {
-                let _ = inner;
-                ApiError::Unavailable(e.into())
-            }
+            StoreError::Unavailable => ApiError::Unavailable(e.into()),
             e => ApiError::Internal(e.into()),
         }
     }
@@ -158,7 +153,9 @@ mod tests {
     fn store_errors_map_to_conflict_not_found_and_unavailable() {
         assert!(matches!(ApiError::from(StoreError::Conflict), ApiError::UserExists));
         assert!(matches!(ApiError::from(StoreError::NotFound), ApiError::NotFound(_)));
-        assert!(matches!(ApiError::from(StoreError::Database(sqlx::Error::PoolTimedOut)), ApiError::Unavailable(_)));
+        assert!(matches!(ApiError::from(StoreError::Unavailable), ApiError::Unavailable(_)));
+        assert!(matches!(ApiError::from(StoreError::from(sqlx::Error::PoolTimedOut)), ApiError::Unavailable(_)));
+        assert!(matches!(ApiError::from(StoreError::Database(sqlx::Error::Protocol("x".into()))), ApiError::Internal(_)));
         assert!(matches!(ApiError::from(StoreError::Corrupt("x")), ApiError::Internal(_)));
     }
 

@@ -7,8 +7,10 @@
 
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod extract;
+pub mod middleware;
 pub mod password;
 pub mod routes;
 pub mod security;

@@ -5,11 +5,17 @@
 //! instead of exhausting memory or starving the request threads. Logins of unknown users verify
 //! against a dummy hash made with the same parameters, so the response time does not tell
 //! whether a username exists.
+//!
+//! Verification (every login) computes in a block array kept from the previous hash instead of a
+//! fresh one: allocating `memory_kib` zeroed per hash cost a memset of the whole array (and, with
+//! the memset's non-temporal stores, the array's place in the cache). Arrays are only kept for
+//! the configured memory cost, at most one per permit, and made on first use, not at start-up.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::Output;
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use keycard_store::Password;
 use tokio::sync::Semaphore;
 
@@ -24,7 +30,58 @@ pub struct Passwords {
 struct Inner {
     argon2: Argon2<'static>,
     permits: Semaphore,
+    /// Block arrays of the configured size between hashes; a hash takes one only while it holds
+    /// a permit, so there are never more than permits.
+    blocks: Mutex<Vec<Vec<Block>>>,
     dummy_hash: String,
+}
+
+impl Inner {
+    /// Whether `password` matches the PHC string `stored`, as [`PasswordVerifier::verify_password`]
+    /// decides it (algorithm, version and parameters from the string, constant-time comparison
+    /// of the output), but computed in a reused block array when the string's memory cost is the
+    /// configured one. A string with another memory cost (from before a change of parameters)
+    /// goes through the library, which allocates for it.
+    fn verify(&self, password: &[u8], stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        if params.block_count() != self.argon2.params().block_count() {
+            return self.argon2.verify_password(password, &parsed).is_ok();
+        }
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return false;
+        };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+            return false;
+        };
+        let Ok(version) = parsed.version.map(Version::try_from).transpose() else {
+            return false;
+        };
+        let hasher = Argon2::new(algorithm, version.unwrap_or_default(), params);
+        let mut output = [0u8; Output::MAX_LENGTH];
+        let Some(output) = output.get_mut(..expected.len()) else {
+            return false;
+        };
+        let computed = self.with_blocks(|blocks| hasher.hash_password_into_with_memory(password, salt, output, blocks));
+        computed.is_ok() && Output::new(output).is_ok_and(|computed| computed == *expected)
+    }
+
+    /// Runs `f` on a block array of the configured size: a kept one, or a new one that is kept
+    /// afterwards. Argon2 writes every block before reading it, so what a previous hash left
+    /// there does not matter.
+    fn with_blocks<T>(&self, f: impl FnOnce(&mut [Block]) -> T) -> T {
+        let kept = self.blocks.lock().ok().and_then(|mut kept| kept.pop());
+        let mut blocks = kept.unwrap_or_else(|| vec![Block::new(); self.argon2.params().block_count()]);
+        let result = f(&mut blocks);
+        if let Ok(mut kept) = self.blocks.lock() {
+            kept.push(blocks);
+        }
+        result
+    }
 }
 
 impl std::fmt::Debug for Passwords {
@@ -51,7 +108,14 @@ impl Passwords {
             .map_err(|e| anyhow::anyhow!("computing the dummy hash: {e}"))
             .context("checking the Argon2 parameters")?
             .to_string();
-        Ok(Self { inner: Arc::new(Inner { argon2, permits: Semaphore::new(concurrency), dummy_hash }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                argon2,
+                permits: Semaphore::new(concurrency),
+                blocks: Mutex::new(Vec::new()),
+                dummy_hash,
+            }),
+        })
     }
 
     /// The PHC string of `password` with a fresh random salt.
@@ -71,9 +135,7 @@ impl Passwords {
         let password = password.to_owned();
         self.blocking(move |inner| {
             let stored = hash.as_deref().unwrap_or(&inner.dummy_hash);
-            let matches = PasswordHash::new(stored)
-                .is_ok_and(|parsed| inner.argon2.verify_password(password.as_bytes(), &parsed).is_ok());
-            matches && known
+            inner.verify(password.as_bytes(), stored) && known
         })
         .await
     }
@@ -117,6 +179,61 @@ mod tests {
             Passwords::new(&Argon2Settings { memory_kib: 2048, iterations: 2, parallelism: 1, concurrency: None })
                 .unwrap();
         assert!(other.verify(Some(&hash), "password123").await.unwrap());
+    }
+
+    /// `Inner::verify` answers what the library's `verify_password` answers, whether it computes in
+    /// a kept block array (the configured memory cost) or lets the library allocate (another).
+    #[test]
+    fn verification_agrees_with_the_library() {
+        let passwords = cheap();
+        let inner = &passwords.inner;
+        let phc = |algorithm, version, m_cost, t_cost, output_len| {
+            let params = Params::new(m_cost, t_cost, 1, output_len).unwrap();
+            Argon2::new(algorithm, version, params).hash_password(b"password123").unwrap().to_string()
+        };
+        let configured = phc(Algorithm::Argon2id, Version::V0x13, 1024, 1, None);
+        let mut tampered = configured.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        let stored = [
+            configured.clone(),
+            phc(Algorithm::Argon2id, Version::V0x13, 1024, 2, Some(16)),
+            phc(Algorithm::Argon2i, Version::V0x13, 1024, 1, Some(64)),
+            phc(Algorithm::Argon2d, Version::V0x10, 1024, 1, None),
+            phc(Algorithm::Argon2id, Version::V0x13, 2048, 1, None),
+            tampered,
+            configured.rsplit_once('$').unwrap().0.to_owned(),
+            "not a phc string".to_owned(),
+        ];
+        for stored in &stored {
+            for password in [b"password123".as_slice(), b"password124", b""] {
+                let library = PasswordHash::new(stored)
+                    .is_ok_and(|parsed| inner.argon2.verify_password(password, &parsed).is_ok());
+                assert_eq!(inner.verify(password, stored), library, "{stored}");
+            }
+        }
+        assert!(inner.verify(b"password123", &configured));
+        assert_eq!(inner.blocks.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_block_arrays_are_kept_than_permits() {
+        let passwords = cheap();
+        let hash = passwords.hash(&Password::parse("password123").unwrap()).await.unwrap();
+        let checks: Vec<_> = (0..8)
+            .map(|i| {
+                let (passwords, hash) = (passwords.clone(), hash.clone());
+                tokio::spawn(async move {
+                    let password = if i % 2 == 0 { "password123" } else { "password124" };
+                    passwords.verify(Some(&hash), password).await.unwrap() == (i % 2 == 0)
+                })
+            })
+            .collect();
+        for check in checks {
+            assert!(check.await.unwrap());
+        }
+        let kept = passwords.inner.blocks.lock().unwrap().len();
+        assert!((1..=2).contains(&kept), "{kept}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keycard_token::{MIN_HMAC_SECRET_LEN, TokenSettings};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Environment variable holding the JWT signing secret.
 pub const SECRET_ENV: &str = "KEYCARD_JWT_SECRET";
@@ -24,8 +24,20 @@ pub const SECRET_ENV: &str = "KEYCARD_JWT_SECRET";
 pub struct Settings {
     /// Address to listen on (`host:port`; port 0 picks a free one).
     pub bind: String,
-    /// `sqlite://path` (created if missing) or `sqlite::memory:`.
+    /// `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://user@host/db`.
     pub database_url: String,
+    /// Longest wait for a database connection or answer before a request is answered 503.
+    pub database_timeout: Duration,
+    /// PostgreSQL connections per instance.
+    pub database_max_connections: u32,
+    /// Redis (`redis://...`): revocation fan-out by pub/sub and shared login-failure counters.
+    /// Optional on every backend; it may hold a password, so it is never logged.
+    pub redis_url: Option<SecretString>,
+    /// Prefix of keycard's Redis keys and channel (several deployments can share one Redis).
+    pub redis_prefix: String,
+    /// How often revocations made elsewhere are re-read even without a notification (the
+    /// safety net under `NOTIFY` / pub/sub; on SQLite, the only path).
+    pub revocation_resync: Duration,
     /// HMAC secret, at least 32 bytes.
     pub jwt_secret: SecretString,
     /// Token lifetimes and leeway.
@@ -60,6 +72,11 @@ impl Settings {
         Self {
             bind: bind.into(),
             database_url: database_url.into(),
+            database_timeout: Duration::from_secs(5),
+            database_max_connections: 16,
+            redis_url: None,
+            redis_prefix: "keycard:".to_owned(),
+            revocation_resync: crate::cluster::RESYNC_INTERVAL,
             jwt_secret,
             tokens: TokenSettings::default(),
             argon2: Argon2Settings::default(),
@@ -202,11 +219,15 @@ pub fn parse_leeway(s: &str) -> Result<Duration, String> {
 /// Never prints the secret: used by the start-up configuration summary.
 pub fn describe(settings: &Settings) -> String {
     format!(
-        "bind={} tls={} database={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={} \
+        "bind={} tls={} database={} redis={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={} \
          login_max_failures={} rate_limit={}/min client_ip_header={}",
         settings.bind,
         settings.tls.is_some(),
-        settings.database_url,
+        keycard_store::redact_url(&settings.database_url),
+        settings
+            .redis_url
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |url| keycard_store::redact_url(url.expose_secret())),
         settings.tokens.access_ttl.as_secs(),
         settings.tokens.refresh_ttl.as_secs(),
         settings.tokens.leeway.as_secs(),
@@ -221,9 +242,18 @@ pub fn describe(settings: &Settings) -> String {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
-
     use super::*;
+
+    #[test]
+    fn the_summary_never_shows_database_or_redis_passwords() {
+        let mut settings =
+            Settings::new("127.0.0.1:0", "postgres://kc:db-pass@db/keycard", SecretString::from("s".repeat(32)));
+        settings.redis_url = Some(SecretString::from("redis://:redis-pass@cache:6379/0"));
+        let summary = describe(&settings);
+        assert!(summary.contains("database=postgres://kc:***@db/keycard"), "{summary}");
+        assert!(summary.contains("redis=redis://:***@cache:6379/0"), "{summary}");
+        assert!(!summary.contains("pass") && !summary.contains(&"s".repeat(32)), "{summary}");
+    }
 
     #[test]
     fn durations_take_seconds_or_a_unit() {

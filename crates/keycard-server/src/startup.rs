@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::FromRef;
-use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
-use axum::middleware;
+use axum::http::{HeaderValue, header};
 use axum::{Router, extract::DefaultBodyLimit};
 use keycard_axum::JwtAuth;
 use keycard_store::Store;
@@ -16,13 +15,8 @@ use keycard_token::{Clock, Keys, RevocationList, SystemClock, Tokens};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-use tracing::Span;
 
 use crate::extract::MAX_BODY_BYTES;
 use crate::password::Passwords;
@@ -31,9 +25,6 @@ use crate::settings::Settings;
 
 /// How often expired revocations are dropped from memory and the database.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
-
-/// How often revocations recorded by other processes (the CLI, other instances) are picked up.
-const REVOCATION_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// `Strict-Transport-Security` sent when serving HTTPS: two years, subdomains included.
 const HSTS: &str = "max-age=63072000; includeSubDomains";
@@ -55,6 +46,8 @@ pub struct AppState {
     pub client_ip: Arc<crate::extract::ClientIpConfig>,
     /// Security events, written off the request path.
     pub audit_log: crate::audit::AuditLog,
+    /// Redis, when configured: revocation fan-out and login-failure counters.
+    pub redis: Option<Arc<crate::cluster::Redis>>,
 }
 
 impl FromRef<AppState> for JwtAuth {
@@ -94,14 +87,64 @@ impl AppState {
         self.audit_log.record(event).await;
     }
 
+    /// Mirrors revocations just committed into this instance's list and tells the other
+    /// instances (through Redis when configured; PostgreSQL's `NOTIFY` went with the commit).
+    pub fn revoked(&self, revoked: keycard_store::Revoked) {
+        if revoked.is_empty() {
+            return;
+        }
+        self.auth.revocations().extend(revoked);
+        if let Some(redis) = &self.redis {
+            let redis = redis.clone();
+            // Off the request path: the others' periodic read covers a lost message.
+            tokio::spawn(async move {
+                let _ = redis.publish_revocation().await;
+            });
+        }
+    }
+
+    /// Until when logins of this account name are refused, if they are now. With Redis, the
+    /// database is consulted too: it holds what was counted while Redis was unreachable.
+    pub async fn login_locked_until(
+        &self,
+        username: &keycard_store::Username,
+    ) -> Result<Option<i64>, crate::error::ApiError> {
+        let now = self.now();
+        let in_database = self.store.login_locked_until(username.key(), now);
+        let Some(redis) = &self.redis else { return Ok(in_database.await?) };
+        let (in_redis, in_database) = tokio::join!(redis.login_locked_until(username.key(), now), in_database);
+        Ok(in_redis.unwrap_or(None).max(in_database?))
+    }
+
+    /// Forgets the failed attempts of an account name (after a successful login).
+    pub async fn clear_failed_attempts(
+        &self,
+        username: &keycard_store::Username,
+    ) -> Result<(), crate::error::ApiError> {
+        if let Some(redis) = &self.redis {
+            let _ = redis.clear_login_failures(username.key()).await;
+        }
+        self.store.clear_login_failures(username.key()).await?;
+        Ok(())
+    }
+
     /// Counts a failed password check for `username` (login or password change), and records
-    /// the start of throttling.
+    /// the start of throttling. The count is shared by every instance: in Redis when it is
+    /// configured and answers, else in the database.
     pub async fn record_failed_attempt(
         &self,
         username: &keycard_store::Username,
         client: &crate::extract::ClientInfo,
     ) -> Result<(), crate::error::ApiError> {
-        let state = self.store.record_login_failure(username.key(), &self.throttle, self.now()).await?;
+        let now = self.now();
+        let in_redis = match &self.redis {
+            Some(redis) => redis.record_login_failure(username.key(), &self.throttle, now).await.ok(),
+            None => None,
+        };
+        let state = match in_redis {
+            Some(state) => state,
+            None => self.store.record_login_failure(username.key(), &self.throttle, now).await?,
+        };
         if self.throttle.starts_throttling(&state) {
             tracing::warn!(username = ?username.as_str(), client = %client, "failed logins: throttling started");
             let detail = serde_json::json!({ "failures": state.consecutive, "locked_until": state.locked_until });
@@ -126,7 +169,17 @@ pub struct Application {
     request_timeout: Duration,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     revocation_cursor: i64,
+    revocation_resync: Duration,
     audit_writer: tokio::task::JoinHandle<()>,
+}
+
+/// What [`Application::build`] reports about where state lives (also logged at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backends {
+    /// `"sqlite"` or `"postgres"`.
+    pub database: &'static str,
+    /// Whether Redis is configured.
+    pub redis: bool,
 }
 
 impl Application {
@@ -138,9 +191,29 @@ impl Application {
     /// [`Application::build`] with an injected clock (for expiry tests).
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let keys = Keys::hmac_sha256(settings.jwt_secret.expose_secret().as_bytes())?;
-        let store = Store::connect(&settings.database_url)
+        let options = keycard_store::StoreOptions {
+            // A request waiting on the database is answered 503 before the request timeout
+            // (unless that is absurdly short).
+            timeout: settings
+                .database_timeout
+                .min(settings.request_timeout.mul_f64(0.9))
+                .max(Duration::from_millis(100)),
+            max_connections: settings.database_max_connections,
+        };
+        let database = keycard_store::redact_url(&settings.database_url);
+        let store = Store::connect_with(&settings.database_url, options)
             .await
-            .with_context(|| format!("opening the database {}", settings.database_url))?;
+            .with_context(|| format!("opening the database {database}"))?;
+        let redis = match &settings.redis_url {
+            Some(url) => Some(Arc::new(crate::cluster::Redis::new(url, &settings.redis_prefix)?)),
+            None => None,
+        };
+        tracing::info!(backend = store.kind(), %database, redis = redis.is_some(), "database ready");
+        if let Some(redis) = &redis
+            && let Err(e) = redis.ping().await
+        {
+            tracing::warn!(error = %e, "redis does not answer yet: starting on the database alone");
+        }
         let tokens = Arc::new(Tokens::new(keys, settings.tokens, clock));
         let revoked = Arc::new(RevocationList::new());
         // Cursor first: a revocation made while loading is then seen twice, never missed.
@@ -167,6 +240,7 @@ impl Application {
             throttle: settings.throttle,
             rate_limits: Arc::new(crate::security::RateLimits::new(settings.rate_limit_per_minute)),
             client_ip: Arc::new(settings.client_ip.clone()),
+            redis,
         };
         Ok(Self {
             listener,
@@ -175,6 +249,7 @@ impl Application {
             request_timeout: settings.request_timeout,
             tls,
             revocation_cursor,
+            revocation_resync: settings.revocation_resync,
             audit_writer,
         })
     }
@@ -189,11 +264,19 @@ impl Application {
         &self.state
     }
 
+    /// Which database and whether Redis.
+    pub fn backends(&self) -> Backends {
+        Backends { database: self.state.store.kind(), redis: self.state.redis.is_some() }
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests and closes the database.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let mut app = router(self.state.clone(), self.request_timeout);
         let purge = tokio::spawn(purge_loop(self.state.clone()));
-        let poll = tokio::spawn(poll_revocations(self.state.clone(), self.revocation_cursor));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let wakeups = crate::cluster::spawn_wakeups(&self.state.store, self.state.redis.clone(), wake.clone());
+        let poll =
+            tokio::spawn(poll_revocations(self.state.clone(), self.revocation_cursor, self.revocation_resync, wake));
         let served = match self.tls {
             None => {
                 tracing::info!(addr = %self.addr, "keycard listening");
@@ -223,6 +306,9 @@ impl Application {
         };
         purge.abort();
         poll.abort();
+        if let Some(wakeups) = wakeups {
+            wakeups.abort();
+        }
         self.state.audit_log.flush().await;
         self.audit_writer.abort();
         self.state.store.close().await;
@@ -247,13 +333,18 @@ async fn purge_loop(state: AppState) {
     }
 }
 
-/// Mirrors revocations recorded by other processes (the CLI, other instances) into memory, so a
-/// token revoked elsewhere is refused here within a poll interval.
-async fn poll_revocations(state: AppState, mut cursor: i64) {
-    let mut tick = tokio::time::interval(REVOCATION_POLL_INTERVAL);
+/// Mirrors revocations recorded by other processes (the CLI, other instances) into memory: at
+/// once when woken by a notification (see [`crate::cluster`]), and every
+/// `resync` in any case.
+async fn poll_revocations(state: AppState, mut cursor: i64, resync: Duration, wake: Arc<tokio::sync::Notify>) {
+    let mut tick = tokio::time::interval(resync);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = wake.notified() => {}
+        }
         match state.store.revocations_after(cursor).await {
             Ok((revoked, next)) => {
                 if !revoked.is_empty() {
@@ -261,50 +352,32 @@ async fn poll_revocations(state: AppState, mut cursor: i64) {
                     state.auth.revocations().extend(revoked);
                 }
                 cursor = next;
+                if failing {
+                    tracing::info!("reading revocations again");
+                    failing = false;
+                }
             }
-            Err(e) => tracing::warn!(error = ?e, "polling revocations failed"),
+            // One warning per outage, not four a second.
+            Err(e) if !failing => {
+                tracing::warn!(error = ?e, "reading revocations failed: retrying");
+                failing = true;
+            }
+            Err(_) => {}
         }
     }
 }
 
 /// The whole HTTP surface with its middleware. Pure: drive it with `oneshot` in tests.
 ///
-/// Middleware, outermost first: sensitive headers marked before anything can log them; request
-/// id set, then the per-request DEBUG line; request id copied to the response; panics caught as
-/// 500; `nosniff` and `no-store`; JSON bodies for bodiless errors; the request timeout (408).
+/// Middleware, outermost first: sensitive headers marked before anything can log them; then
+/// [`Edge`](crate::middleware::Edge), which sets and propagates the request id, runs the handler
+/// in the per-request DEBUG span, answers panics with 500 and slow requests with 408, and adds
+/// `nosniff`, `no-store` and JSON bodies for bodiless errors to every response.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let x_request_id = HeaderName::from_static("x-request-id");
+    let request_ids = Arc::new(crate::middleware::RequestIds::new());
     let middleware = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
-        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
-                })
-                .on_request(())
-                .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
-                    tracing::debug!(status = response.status().as_u16(), latency_us = latency.as_micros() as u64, "request");
-                })
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::new(x_request_id))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            // Outside the header layers below (they need axum's body type), so set them here.
-            let mut response = crate::error::ApiError::Internal(anyhow::anyhow!("panic")).into_response_owned();
-            response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(middleware::map_response(json_error_bodies))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout));
+        .layer(crate::middleware::EdgeLayer::new(request_ids, request_timeout));
 
     routes::router()
         .fallback(routes::not_found)
@@ -312,19 +385,4 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware)
         .with_state(state)
-}
-
-/// Gives bodiless error responses produced by middleware (timeouts, limits) a `{"msg": ...}` body.
-async fn json_error_bodies(response: axum::response::Response) -> axum::response::Response {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return response;
-    }
-    let msg = status.canonical_reason().unwrap_or("Error");
-    let (mut parts, _) = response.into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let body = serde_json::json!({ "msg": msg }).to_string();
-    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -2,18 +2,28 @@
 //!
 //! - [`domain`]: the validated types a request must be turned into before it reaches storage
 //!   ([`Username`], [`Password`], [`Email`], [`Role`]): parse, don't validate.
-//! - [`Store`]: the sqlx storage on SQLite (WAL mode, embedded migrations). Every multi-row change
-//!   runs in a transaction; refresh-token rotation is a single conditional `UPDATE`, so two
-//!   concurrent refreshes with the same token cannot both win.
+//! - [`Store`]: the sqlx storage, on an embedded SQLite file (WAL mode) or on PostgreSQL shared by
+//!   several instances, chosen by the URL, each with its own embedded migrations. Every multi-row
+//!   change runs in a transaction; refresh-token rotation is a single conditional `UPDATE`, so two
+//!   concurrent refreshes with the same token cannot both win, on one instance or several.
 
 pub mod audit;
 pub mod domain;
 mod error;
-mod sqlite;
+mod model;
+pub mod postgres;
+pub mod sqlite;
+mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod throttle;
 
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditRecord};
 pub use domain::{Email, Password, Role, UserStatus, Username, ValidationError};
 pub use error::StoreError;
-pub use sqlite::{Credentials, NewSession, NewUser, Revoked, Rotation, SessionInfo, Store, User};
+pub use model::{Credentials, NewSession, NewUser, Revoked, Rotation, SessionInfo, User};
+pub use store::{Backend, Store, StoreOptions, redact_url};
 pub use throttle::{FailureState, ThrottlePolicy};
+
+#[cfg(test)]
+mod tests;

@@ -8,111 +8,15 @@ use sqlx::{Row, sqlite::SqliteRow};
 use tracing::instrument;
 use uuid::Uuid;
 
+use crate::model::SESSION_REVOCATION_MARGIN;
 use crate::throttle::{FailureState, ThrottlePolicy};
-use crate::{AuditEvent, AuditFilter, AuditRecord, Email, Role, StoreError, UserStatus, Username};
-
-/// How long past a session's refresh-token expiry its id stays revoked: covers the largest leeway.
-const SESSION_REVOCATION_MARGIN: i64 = 300;
-
-/// Revoked ids with the time each may be forgotten, to mirror into the in-memory list.
-pub type Revoked = Vec<(Uuid, i64)>;
+use crate::{
+    AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Rotation,
+    SessionInfo, StoreError, User, UserStatus, Username,
+};
 
 /// Migrations for SQLite, embedded in the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// An account as stored (never the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct User {
-    /// Row id.
-    #[serde(skip)]
-    pub id: i64,
-    /// Username as registered.
-    pub username: String,
-    /// Email, if given.
-    pub email: Option<String>,
-    /// Active or disabled.
-    pub status: UserStatus,
-    /// Granted roles, sorted.
-    pub roles: Vec<String>,
-    /// Creation time, seconds since the epoch.
-    pub created_at: i64,
-}
-
-/// An account with its password hash, for login only.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// The account.
-    pub user: User,
-    /// PHC string.
-    pub password_hash: String,
-}
-
-/// A new account.
-#[derive(Debug)]
-pub struct NewUser<'a> {
-    /// Validated username.
-    pub username: &'a Username,
-    /// Validated email.
-    pub email: Option<&'a Email>,
-    /// PHC string of the password.
-    pub password_hash: &'a str,
-    /// Roles granted at creation.
-    pub roles: &'a [Role],
-    /// Creation time, seconds since the epoch.
-    pub now: i64,
-}
-
-/// A new login session.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    /// The `sid` claim.
-    pub id: Uuid,
-    /// The account.
-    pub user_id: i64,
-    /// `jti` of the session's first refresh token.
-    pub refresh_jti: Uuid,
-    /// Login time.
-    pub created_at: i64,
-    /// `exp` of the refresh token.
-    pub expires_at: i64,
-    /// Client address of the login.
-    pub client_addr: Option<String>,
-    /// `User-Agent` of the login.
-    pub user_agent: Option<String>,
-}
-
-/// Outcome of presenting a refresh token for rotation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rotation {
-    /// The token was the session's current one and has been replaced; here is the account.
-    Rotated(User),
-    /// The token was already rotated away: it is being reused.
-    Reused {
-        /// Owner of the session.
-        user_id: i64,
-    },
-    /// The session has ended (logout or earlier reuse).
-    Revoked,
-    /// No such session.
-    Unknown,
-}
-
-/// A live session as the owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SessionInfo {
-    /// The `sid`.
-    pub id: Uuid,
-    /// Login time.
-    pub created_at: i64,
-    /// Last login or refresh.
-    pub last_used_at: i64,
-    /// Expiry of the current refresh token.
-    pub expires_at: i64,
-    /// Client address of the login.
-    pub client_addr: Option<String>,
-    /// `User-Agent` of the login.
-    pub user_agent: Option<String>,
-}
 
 /// The columns of a [`User`], roles folded in with one correlated subquery (role names cannot
 /// contain commas, see [`Role::parse`]), so reading an account is one round trip.
@@ -130,11 +34,11 @@ macro_rules! user_select {
 
 /// Accounts, sessions and revocations on SQLite.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`),
     /// in WAL mode with a busy timeout, and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -382,13 +286,6 @@ impl Store {
         }
     }
 
-    /// Every revocation still in force at `now` (see [`Store::load_live_revocations`]).
-    pub async fn live_revocations(&self, now: i64) -> Result<Revoked, StoreError> {
-        let mut all = Vec::new();
-        self.load_live_revocations(now, |page| all.extend(page)).await?;
-        Ok(all)
-    }
-
     /// Deletes revocations and sessions that can no longer matter at `now`; returns rows deleted.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let revocations =
@@ -530,25 +427,6 @@ impl Store {
         }
         tx.commit().await?;
         self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)
-    }
-
-    /// Records a security event.
-    pub async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let Some(kind) = event.kind else { return Ok(()) };
-        sqlx::query(
-            "INSERT INTO audit_events (at, kind, username, client_addr, user_agent, session_id, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(event.at)
-        .bind(kind.as_str())
-        .bind(event.username.as_deref())
-        .bind(event.client_addr.as_deref())
-        .bind(event.user_agent.as_deref())
-        .bind(event.session_id.as_deref())
-        .bind(event.detail.as_ref().map(|d| d.to_string()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Records several security events in one statement.
@@ -759,6 +637,3 @@ fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         created_at: row.try_get("created_at")?,
     })
 }
-
-#[cfg(test)]
-mod tests;

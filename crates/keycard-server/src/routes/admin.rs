@@ -74,7 +74,7 @@ async fn set_status(
     status: UserStatus,
 ) -> Result<Json<UserView>, ApiError> {
     let (user, revoked) = state.store.set_status(username, status, state.now()).await.map_err(not_found)?;
-    state.auth.revocations().extend(revoked);
+    state.revoked(revoked);
     tracing::info!(username = ?user.username, actor = ?actor, status = status.as_str(), "account status changed");
     state
         .audit(AuditKind::status_change(status), Some(&user.username), client, None, Some(json!({ "actor": actor })))

@@ -88,7 +88,7 @@ async fn login(
     let now = state.now();
     let username = Username::parse(&request.username).ok();
     if let Some(username) = &username
-        && let Some(until) = state.store.login_locked_until(username.key(), now).await?
+        && let Some(until) = state.login_locked_until(username).await?
     {
         tracing::warn!(username = ?request.username, client = %client, "login throttled");
         return Err(too_many_failures(until - now));
@@ -126,7 +126,7 @@ async fn login(
         })
         .await?;
     if let Some(username) = &username {
-        state.store.clear_login_failures(username.key()).await?;
+        state.clear_failed_attempts(username).await?;
     }
     tracing::info!(username = ?user.username, client = %client, sid = %session.session_id, "login succeeded");
     state.audit(AuditKind::LoginSucceeded, Some(&user.username), &client, Some(session.session_id), None).await;
@@ -223,7 +223,7 @@ async fn logout(
         let except = (params.scope == Scope::Others).then_some(claims.sid);
         let revoked = state.store.revoke_user_sessions(user.id, except, state.now(), "logout").await?;
         ended = revoked.len();
-        state.auth.revocations().extend(revoked);
+        state.revoked(revoked);
     }
     if params.scope != Scope::Others {
         end_session(&state, &claims, "logout").await?;
@@ -256,7 +256,7 @@ async fn end_session(state: &AppState, claims: &Claims, reason: &str) -> Result<
     let sid_until = session_revocation_until(state).max(claims.exp);
     let revocations = [(claims.jti, claims.exp), (claims.sid, sid_until)];
     state.store.revoke_session(claims.sid, state.now(), reason, &revocations).await?;
-    state.auth.revocations().extend(revocations);
+    state.revoked(revocations.to_vec());
     Ok(())
 }
 

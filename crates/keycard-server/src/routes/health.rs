@@ -17,10 +17,17 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers. Redis is reported but optional: without it keycard works on
+/// the database alone.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(()) => {
+            let mut body = json!({ "status": "ready", "database": state.store.kind() });
+            if let Some(redis) = &state.redis {
+                body["redis"] = json!(if redis.ping().await.is_ok() { "up" } else { "down" });
+            }
+            (StatusCode::OK, Json(body))
+        }
         Err(e) => {
             tracing::warn!(error = ?e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "msg": "Service temporarily unavailable" })))

@@ -120,7 +120,7 @@ async fn end_session(
         .revoke_own_session(user.id, sid, state.now(), "ended by owner")
         .await?
         .ok_or(ApiError::NotFound("Session not found"))?;
-    state.auth.revocations().extend(revoked);
+    state.revoked(revoked);
     state.audit(AuditKind::SessionRevoked, Some(&user.username), &client, Some(sid), None).await;
     Ok(Json(json!({ "msg": "Session revoked" })))
 }
@@ -143,7 +143,7 @@ async fn change_password(
 ) -> Result<Json<Value>, ApiError> {
     let username = Username::parse(&claims.sub)?;
     let now = state.now();
-    if let Some(until) = state.store.login_locked_until(username.key(), now).await? {
+    if let Some(until) = state.login_locked_until(&username).await? {
         return Err(super::auth::too_many_failures(until - now));
     }
     let credentials = state.store.find_credentials(&username).await?.ok_or(AuthError::Revoked)?;
@@ -158,7 +158,7 @@ async fn change_password(
     let hash = state.passwords.hash(&new_password).await?;
     let revoked = state.store.change_password(credentials.user.id, &hash, claims.sid, now).await?;
     let ended = revoked.len();
-    state.auth.revocations().extend(revoked);
+    state.revoked(revoked);
     tracing::info!(username = ?username.as_str(), client = %client, ended, "password changed");
     let detail = json!({ "other_sessions_ended": ended });
     state.audit(AuditKind::PasswordChanged, Some(username.as_str()), &client, Some(claims.sid), Some(detail)).await;

@@ -8,16 +8,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn admin_tokens(app: &TestApp) -> TokenPair {
-    let out = run_cli(
-        &["user", "add", "root", "--role", "admin", "--database-url", app.database_url()],
-        "root password 123\n",
-        &[],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    app.login_tokens("root", "root password 123").await
-}
-
 async fn audit(app: &TestApp, admin: &TokenPair, query: &str) -> Vec<Value> {
     let response = app.get(&format!("/admin/audit{query}"), Some(&admin.access)).await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -1,4 +1,8 @@
-//! Test harness: a real keycard on port 0 with a fresh SQLite file, driven over HTTP.
+//! Test harness: a real keycard on port 0 with a fresh database, driven over HTTP.
+//!
+//! The database is a fresh SQLite file, or, with `KEYCARD_TEST_DATABASE=postgres`, a fresh schema
+//! on the PostgreSQL server of `KEYCARD_TEST_POSTGRES_URL` (default: the CI machine's). With
+//! `KEYCARD_TEST_REDIS_URL` set, every server also uses that Redis (keys under a prefix of its own).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keycard_server::settings::Argon2Settings;
 use keycard_server::{Application, Settings};
+use keycard_store::testing::PgSchema;
 use keycard_token::ManualClock;
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
@@ -26,15 +31,40 @@ pub fn cheap_argon2() -> Argon2Settings {
     Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1, concurrency: None }
 }
 
-pub fn settings(dir: &Path) -> Settings {
-    let mut settings = Settings::new(
-        "127.0.0.1:0",
-        format!("sqlite://{}", dir.join("keycard.db").display()),
-        SecretString::from(SECRET),
-    );
+/// Which database the suite runs on (`KEYCARD_TEST_DATABASE`: `sqlite`, the default, or `postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("KEYCARD_TEST_DATABASE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("KEYCARD_TEST_DATABASE={other}: use sqlite or postgres"),
+    }
+}
+
+/// The Redis the suite uses, if any.
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("KEYCARD_TEST_REDIS_URL").ok().filter(|url| !url.is_empty())
+}
+
+/// A database of the test's own: a file in `dir`, or a PostgreSQL schema (kept alive by the
+/// returned handle, dropped with it).
+pub async fn test_database(dir: &Path) -> (String, Option<Arc<PgSchema>>) {
+    if on_postgres() {
+        let schema = PgSchema::create().await.expect("KEYCARD_TEST_DATABASE=postgres needs a reachable PostgreSQL");
+        (schema.url.clone(), Some(Arc::new(schema)))
+    } else {
+        (format!("sqlite://{}", dir.join("keycard.db").display()), None)
+    }
+}
+
+pub fn settings(database_url: String) -> Settings {
+    let mut settings = Settings::new("127.0.0.1:0", database_url, SecretString::from(SECRET));
     settings.argon2 = cheap_argon2();
     // Per-address limits are tested on their own; the rest of the suite logs in freely.
     settings.rate_limit_per_minute = 0;
+    if let Some(url) = test_redis_url() {
+        settings.redis_url = Some(SecretString::from(url));
+        settings.redis_prefix = format!("keycard-test:{}:", uuid::Uuid::new_v4().simple());
+    }
     settings
 }
 
@@ -45,6 +75,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub dir: Arc<TempDir>,
     pub settings: Settings,
+    pub schema: Option<Arc<PgSchema>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -55,12 +86,26 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut settings = settings(dir.path());
+    let (database_url, schema) = test_database(dir.path()).await;
+    let mut settings = settings(database_url);
     configure(&mut settings);
-    start(settings, dir, Arc::new(ManualClock::starting_now())).await
+    start(settings, dir, schema, Arc::new(ManualClock::starting_now())).await
 }
 
-async fn start(settings: Settings, dir: Arc<TempDir>, clock: Arc<ManualClock>) -> TestApp {
+/// Another instance on the same database (and Redis), secret and clock as `app`: for
+/// multi-instance tests.
+pub async fn spawn_sibling(app: &TestApp, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = app.settings.clone();
+    configure(&mut settings);
+    start(settings, app.dir.clone(), app.schema.clone(), app.clock.clone()).await
+}
+
+async fn start(
+    settings: Settings,
+    dir: Arc<TempDir>,
+    schema: Option<Arc<PgSchema>>,
+    clock: Arc<ManualClock>,
+) -> TestApp {
     let app = Application::build_with_clock(settings.clone(), clock.clone()).await.unwrap();
     let address = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel();
@@ -73,6 +118,7 @@ async fn start(settings: Settings, dir: Arc<TempDir>, clock: Arc<ManualClock>) -
         clock,
         dir,
         settings,
+        schema,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -86,7 +132,7 @@ impl TestApp {
     /// Stops this server and starts a new one on the same database, secret and clock.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        start(self.settings.clone(), self.dir.clone(), self.clock.clone()).await
+        start(self.settings.clone(), self.dir.clone(), self.schema.clone(), self.clock.clone()).await
     }
 
     pub async fn stop(&mut self) {
@@ -288,4 +334,61 @@ pub fn run_cli(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> std::proces
     let mut child = command.spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// The Redis for tests that need one: `KEYCARD_TEST_REDIS_URL`, else the CI machine's. `None`
+/// (with a printed reason) when it does not answer and backends are not required.
+pub async fn redis_for_tests() -> Option<String> {
+    let url = test_redis_url().unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+    let authority = url.trim_start_matches("redis://").split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default().to_owned();
+    match tokio::net::TcpStream::connect(&host_port).await {
+        Ok(_) => Some(url),
+        Err(e) if !keycard_store::testing::backends_required() => {
+            eprintln!("skipped: Redis at {host_port} is unreachable ({e}); set CI=1 to fail instead");
+            None
+        }
+        Err(e) => panic!("Redis at {host_port} is unreachable ({e}) and CI requires it"),
+    }
+}
+
+/// A server on a fresh PostgreSQL schema whatever `KEYCARD_TEST_DATABASE` says, with Redis if
+/// `redis`; `None` when a backend is unreachable locally (the test is then skipped).
+pub async fn spawn_on_postgres(redis: bool, configure: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let schema = PgSchema::create().await?;
+    let mut settings = settings(schema.url.clone());
+    settings.redis_url = None;
+    if redis {
+        settings.redis_url = Some(SecretString::from(redis_for_tests().await?));
+        settings.redis_prefix = format!("keycard-test:{}:", uuid::Uuid::new_v4().simple());
+    }
+    configure(&mut settings);
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    Some(start(settings, dir, Some(Arc::new(schema)), Arc::new(ManualClock::starting_now())).await)
+}
+
+/// Waits until `app` refuses `access` on `/protected` (401); returns how long that took. Panics
+/// after `limit`.
+pub async fn refused_within(app: &TestApp, access: &str, limit: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let status = app.get("/protected", Some(access)).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return start.elapsed();
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(start.elapsed() < limit, "{} still accepts the token after {limit:?}", app.address);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Creates `root` with the admin role through the CLI and logs it in.
+pub async fn admin_tokens(app: &TestApp) -> TokenPair {
+    let out = run_cli(
+        &["user", "add", "root", "--role", "admin", "--database-url", app.database_url()],
+        "root password 123\n",
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.login_tokens("root", "root password 123").await
 }

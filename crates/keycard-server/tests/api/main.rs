@@ -1,4 +1,5 @@
-//! Integration tests: the real server on port 0, a fresh SQLite file each, over HTTP.
+//! Integration tests: the real server on port 0 over HTTP, each test on a fresh database (an SQLite
+//! file, or a PostgreSQL schema with `KEYCARD_TEST_DATABASE=postgres`; see `helpers`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -6,10 +7,13 @@ mod account;
 mod admin;
 mod attacks;
 mod cli;
+mod faults;
 mod health;
 mod helpers;
 mod login;
 mod logout;
+mod multi_instance;
 mod protected;
+mod proxy;
 mod refresh;
 mod register;

@@ -1,13 +1,52 @@
-//! Store behaviour against a real SQLite file.
+//! Store behaviour, the same on both backends: every test here runs on a fresh SQLite file and
+//! on a fresh PostgreSQL schema (see [`crate::testing`]).
 
-use super::*;
-use crate::{Email, Role, Username};
+use uuid::Uuid;
 
-async fn store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    (Store::connect(&url).await.unwrap(), dir)
+use crate::{Email, NewSession, NewUser, Role, Rotation, Store, StoreError, UserStatus, Username};
+
+/// Runs each named test against both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                    super::$name(crate::Store::connect(&url).await.unwrap()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(schema) = crate::testing::PgSchema::create().await else { return };
+                    let store = crate::Store::connect(&schema.url).await.unwrap();
+                    super::$name(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
 }
+
+on_both_backends!(
+    usernames_are_unique_case_insensitively,
+    grant_role_is_idempotent_and_reports_unknown_users,
+    rotation_succeeds_once_then_reports_reuse_and_revocation,
+    concurrent_rotations_of_one_token_let_at_most_one_win,
+    revocations_persist_until_they_expire,
+    list_users_never_includes_hashes_and_groups_roles,
+    revoking_a_users_sessions_can_spare_one_and_feeds_the_poll_cursor,
+    disabling_ends_every_session_and_enabling_restores_the_account,
+    roles_are_replaced_as_a_whole,
+    audit_events_filter_by_user_kind_and_time_newest_first,
+    login_failures_persist_lock_and_clear,
+    live_revocations_are_loaded_page_by_page_across_the_page_boundary,
+    audit_events_can_be_written_in_one_batch,
+);
 
 async fn add_user(store: &Store, name: &str, roles: &[&str]) -> i64 {
     let username = Username::parse(name).unwrap();
@@ -29,9 +68,7 @@ fn session(id: Uuid, user_id: i64, refresh_jti: Uuid) -> NewSession {
     NewSession { id, user_id, refresh_jti, created_at: 100, expires_at: 1_000, client_addr: None, user_agent: None }
 }
 
-#[tokio::test]
-async fn usernames_are_unique_case_insensitively() {
-    let (store, _dir) = store().await;
+async fn usernames_are_unique_case_insensitively(store: Store) {
     add_user(&store, "Alice", &["admin"]).await;
     let again = Username::parse("aLICE").unwrap();
     let err = store
@@ -45,9 +82,7 @@ async fn usernames_are_unique_case_insensitively() {
     assert_eq!(found.password_hash, "$argon2id$fake");
 }
 
-#[tokio::test]
-async fn grant_role_is_idempotent_and_reports_unknown_users() {
-    let (store, _dir) = store().await;
+async fn grant_role_is_idempotent_and_reports_unknown_users(store: Store) {
     add_user(&store, "bob", &[]).await;
     let bob = Username::parse("bob").unwrap();
     let admin = Role::parse("admin").unwrap();
@@ -58,9 +93,7 @@ async fn grant_role_is_idempotent_and_reports_unknown_users() {
     assert!(matches!(store.grant_role(&nobody, &admin, 7).await, Err(StoreError::NotFound)));
 }
 
-#[tokio::test]
-async fn rotation_succeeds_once_then_reports_reuse_and_revocation() {
-    let (store, _dir) = store().await;
+async fn rotation_succeeds_once_then_reports_reuse_and_revocation(store: Store) {
     let uid = add_user(&store, "carol", &[]).await;
     let (sid, first, second) = (Uuid::now_v7(), Uuid::new_v4(), Uuid::new_v4());
     store.create_session(&session(sid, uid, first)).await.unwrap();
@@ -80,9 +113,7 @@ async fn rotation_succeeds_once_then_reports_reuse_and_revocation() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_rotations_of_one_token_let_at_most_one_win() {
-    let (store, _dir) = store().await;
+async fn concurrent_rotations_of_one_token_let_at_most_one_win(store: Store) {
     let uid = add_user(&store, "dave", &[]).await;
     let (sid, jti) = (Uuid::now_v7(), Uuid::new_v4());
     store.create_session(&session(sid, uid, jti)).await.unwrap();
@@ -101,9 +132,7 @@ async fn concurrent_rotations_of_one_token_let_at_most_one_win() {
     assert_eq!(wins, 1);
 }
 
-#[tokio::test]
-async fn revocations_persist_until_they_expire() {
-    let (store, _dir) = store().await;
+async fn revocations_persist_until_they_expire(store: Store) {
     let uid = add_user(&store, "erin", &[]).await;
     let (sid, jti) = (Uuid::now_v7(), Uuid::new_v4());
     store.create_session(&session(sid, uid, Uuid::new_v4())).await.unwrap();
@@ -118,9 +147,7 @@ async fn revocations_persist_until_they_expire() {
     assert_eq!(store.live_revocations(0).await.unwrap(), vec![(sid, 900)]);
 }
 
-#[tokio::test]
-async fn list_users_never_includes_hashes_and_groups_roles() {
-    let (store, _dir) = store().await;
+async fn list_users_never_includes_hashes_and_groups_roles(store: Store) {
     add_user(&store, "u1", &["b", "a"]).await;
     add_user(&store, "u2", &[]).await;
     let users = store.list_users().await.unwrap();
@@ -130,9 +157,7 @@ async fn list_users_never_includes_hashes_and_groups_roles() {
     assert!(!json.contains("argon2"));
 }
 
-#[tokio::test]
-async fn revoking_a_users_sessions_can_spare_one_and_feeds_the_poll_cursor() {
-    let (store, _dir) = store().await;
+async fn revoking_a_users_sessions_can_spare_one_and_feeds_the_poll_cursor(store: Store) {
     let uid = add_user(&store, "frank", &[]).await;
     let sids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     for sid in &sids {
@@ -154,9 +179,7 @@ async fn revoking_a_users_sessions_can_spare_one_and_feeds_the_poll_cursor() {
     assert!(store.revocations_after(next).await.unwrap().0.is_empty());
 }
 
-#[tokio::test]
-async fn disabling_ends_every_session_and_enabling_restores_the_account() {
-    let (store, _dir) = store().await;
+async fn disabling_ends_every_session_and_enabling_restores_the_account(store: Store) {
     let uid = add_user(&store, "gina", &[]).await;
     let sid = Uuid::now_v7();
     store.create_session(&session(sid, uid, Uuid::new_v4())).await.unwrap();
@@ -171,19 +194,15 @@ async fn disabling_ends_every_session_and_enabling_restores_the_account() {
     assert!(matches!(store.set_status(&nobody, UserStatus::Disabled, 1).await, Err(StoreError::NotFound)));
 }
 
-#[tokio::test]
-async fn roles_are_replaced_as_a_whole() {
-    let (store, _dir) = store().await;
+async fn roles_are_replaced_as_a_whole(store: Store) {
     add_user(&store, "hal", &["a", "b"]).await;
     let hal = Username::parse("hal").unwrap();
     let user = store.set_roles(&hal, &[Role::parse("c").unwrap()], 5).await.unwrap();
     assert_eq!(user.roles, vec!["c".to_owned()]);
 }
 
-#[tokio::test]
-async fn audit_events_filter_by_user_kind_and_time_newest_first() {
+async fn audit_events_filter_by_user_kind_and_time_newest_first(store: Store) {
     use crate::{AuditEvent, AuditFilter, AuditKind};
-    let (store, _dir) = store().await;
     for (at, kind, who) in [
         (10, AuditKind::LoginFailed, "ivy"),
         (20, AuditKind::LoginSucceeded, "Ivy"),
@@ -210,9 +229,7 @@ async fn audit_events_filter_by_user_kind_and_time_newest_first() {
     assert_eq!(one[0].at, 30);
 }
 
-#[tokio::test]
-async fn login_failures_persist_lock_and_clear() {
-    let (store, _dir) = store().await;
+async fn login_failures_persist_lock_and_clear(store: Store) {
     let policy = crate::ThrottlePolicy::default();
     for i in 0..4 {
         let state = store.record_login_failure("kim", &policy, 100 + i).await.unwrap();
@@ -227,9 +244,7 @@ async fn login_failures_persist_lock_and_clear() {
     assert_eq!(store.login_locked_until("kim", 105).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn live_revocations_are_loaded_page_by_page_across_the_page_boundary() {
-    let (store, _dir) = store().await;
+async fn live_revocations_are_loaded_page_by_page_across_the_page_boundary(store: Store) {
     let uid = add_user(&store, "pat", &[]).await;
     let sid = Uuid::now_v7();
     store.create_session(&session(sid, uid, Uuid::new_v4())).await.unwrap();
@@ -247,10 +262,8 @@ async fn live_revocations_are_loaded_page_by_page_across_the_page_boundary() {
     assert_eq!(loaded, many);
 }
 
-#[tokio::test]
-async fn audit_events_can_be_written_in_one_batch() {
+async fn audit_events_can_be_written_in_one_batch(store: Store) {
     use crate::{AuditEvent, AuditFilter, AuditKind};
-    let (store, _dir) = store().await;
     let events: Vec<AuditEvent> = (0..600)
         .map(|i| AuditEvent { username: Some(format!("u{i}")), ..AuditEvent::new(AuditKind::Refresh, i) })
         .collect();

@@ -1,0 +1,665 @@
+//! The PostgreSQL store: the same behaviour as [`crate::sqlite`], for several keycard instances
+//! sharing one database.
+//!
+//! Differences that matter:
+//! - Revocations are numbered by an identity column, and sequence numbers are handed out in
+//!   allocation order, not commit order. Pollers read `seq > cursor`, so a transaction that took
+//!   number 5 and committed after number 6 was read would be skipped for ever. Every transaction
+//!   that records revocations therefore takes one transaction-level advisory lock first: they
+//!   commit one at a time, in `seq` order.
+//! - Those transactions also `NOTIFY` [`REVOCATION_CHANNEL`] (delivered at commit), so the other
+//!   instances pick the revocation up at once instead of at their next poll.
+//! - Failed-login counts are read and rewritten under an advisory lock on the account name: two
+//!   instances counting a failure for the same name at the same moment both count.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::model::SESSION_REVOCATION_MARGIN;
+use crate::throttle::{FailureState, ThrottlePolicy};
+use crate::{
+    AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Rotation,
+    SessionInfo, StoreError, User, UserStatus, Username,
+};
+
+/// The `LISTEN`/`NOTIFY` channel on which revocations are announced (empty payload: listeners
+/// read `revocations` after their cursor).
+pub const REVOCATION_CHANNEL: &str = "keycard_revocations";
+
+/// Advisory lock key serialising revocation writes (`"keycard"` in ASCII).
+const REVOCATION_LOCK: i64 = 0x006b_6579_6361_7264;
+
+/// Migrations for PostgreSQL, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The columns of a [`User`], roles folded in with one correlated subquery.
+macro_rules! user_select {
+    ($extra:literal, $where:literal) => {
+        concat!(
+            "SELECT id, username, email, status, created_at, ",
+            "(SELECT string_agg(role, ',' ORDER BY role) FROM user_roles WHERE user_id = users.id) AS roles",
+            $extra,
+            " FROM users WHERE ",
+            $where
+        )
+    };
+}
+
+/// Accounts, sessions and revocations on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`; libpq-style parameters such as `sslmode` and
+    /// `options[search_path]` are honoured) and applies pending migrations (sqlx takes an advisory
+    /// lock, so instances starting together migrate once). Acquiring a connection gives up after
+    /// `timeout`.
+    pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("keycard");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .min_connections(1)
+            // Requests are bounded by the store's own time limit; this bound is for start-up
+            // (migrations), which may wait for the database to come up.
+            .acquire_timeout(timeout.max(Duration::from_secs(30)))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for `LISTEN`.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// See [`crate::Store::create_user`].
+    #[instrument(skip_all, fields(username = ?new.username.as_str()))]
+    pub async fn create_user(&self, new: &NewUser<'_>) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(new.username.as_str())
+        .bind(new.username.key())
+        .bind(new.email.map(Email::as_str))
+        .bind(new.password_hash)
+        .bind(new.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for role in new.roles {
+            insert_role(&mut tx, id, role, new.now).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// See [`crate::Store::user_exists`].
+    pub async fn user_exists(&self, username: &Username) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = $1")
+            .bind(username.key())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// See [`crate::Store::find_credentials`].
+    #[instrument(skip_all)]
+    pub async fn find_credentials(&self, username: &Username) -> Result<Option<Credentials>, StoreError> {
+        let row = sqlx::query(user_select!(", password_hash", "username_key = $1"))
+            .bind(username.key())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Credentials { password_hash: row.try_get("password_hash")?, user: user_from_row(&row)? }))
+    }
+
+    /// See [`crate::Store::get_user`].
+    #[instrument(skip_all)]
+    pub async fn get_user(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let row =
+            sqlx::query(user_select!("", "username_key = $1")).bind(username.key()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// See [`crate::Store::get_user_by_id`].
+    pub async fn get_user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(user_select!("", "id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// See [`crate::Store::list_users`].
+    #[instrument(skip_all)]
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(user_select!("", "TRUE ORDER BY id")).fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// See [`crate::Store::grant_role`].
+    #[instrument(skip_all, fields(role = %role))]
+    pub async fn grant_role(&self, username: &Username, role: &Role, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("UPDATE users SET updated_at = $2 WHERE username_key = $1 RETURNING id")
+                .bind(username.key())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = id.ok_or(StoreError::NotFound)?;
+        let added = insert_role(&mut tx, id, role, now).await?;
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// See [`crate::Store::create_session`].
+    #[instrument(skip_all, fields(sid = %session.id))]
+    pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, refresh_jti, created_at, last_used_at, expires_at, client_addr, user_agent)
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        )
+        .bind(session.id)
+        .bind(session.user_id)
+        .bind(session.refresh_jti)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(session.client_addr.as_deref())
+        .bind(session.user_agent.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// See [`crate::Store::rotate_refresh`]. Under READ COMMITTED, a second `UPDATE` of the same
+    /// row waits for the first to commit and then re-checks `refresh_jti` against the new row:
+    /// of concurrent calls with the same `old_jti`, on any number of instances, at most one wins.
+    #[instrument(skip_all, fields(sid = %sid))]
+    pub async fn rotate_refresh(
+        &self,
+        sid: Uuid,
+        old_jti: Uuid,
+        new_jti: Uuid,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Rotation, StoreError> {
+        let rotated = sqlx::query(
+            "UPDATE sessions SET refresh_jti = $1, last_used_at = $2, expires_at = $3
+             FROM users
+             WHERE sessions.id = $4 AND sessions.refresh_jti = $5 AND sessions.revoked_at IS NULL
+               AND users.id = sessions.user_id
+             RETURNING users.id, users.username, users.email, users.status, users.created_at,
+                 (SELECT string_agg(role, ',' ORDER BY role) FROM user_roles WHERE user_roles.user_id = users.id)
+                     AS roles",
+        )
+        .bind(new_jti)
+        .bind(now)
+        .bind(expires_at)
+        .bind(sid)
+        .bind(old_jti)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = rotated {
+            return Ok(Rotation::Rotated(user_from_row(&row)?));
+        }
+        let row = sqlx::query("SELECT user_id, revoked_at FROM sessions WHERE id = $1")
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(Rotation::Unknown) };
+        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+        if revoked_at.is_some() {
+            return Ok(Rotation::Revoked);
+        }
+        Ok(Rotation::Reused { user_id: row.try_get("user_id")? })
+    }
+
+    /// See [`crate::Store::revoke_session`].
+    #[instrument(skip_all, fields(sid = %sid, reason))]
+    pub async fn revoke_session(
+        &self,
+        sid: Uuid,
+        now: i64,
+        reason: &str,
+        revocations: &[(Uuid, i64)],
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_revoking(&self.pool).await?;
+        sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(sid)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+        for (id, expires_at) in revocations {
+            insert_revocation(&mut tx, *id, *expires_at, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// See [`crate::Store::load_live_revocations`].
+    pub async fn load_live_revocations(&self, now: i64, mut sink: impl FnMut(Revoked)) -> Result<usize, StoreError> {
+        const PAGE: i64 = 10_000;
+        let mut after = 0i64;
+        let mut total = 0;
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, id, expires_at FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(after)
+            .bind(now)
+            .bind(PAGE)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut page = Vec::with_capacity(rows.len());
+            for row in &rows {
+                after = row.try_get("seq")?;
+                page.push(revocation_from_row(row)?);
+            }
+            total += page.len();
+            let last = page.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
+            sink(page);
+            if last {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// See [`crate::Store::purge_expired`].
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let revocations =
+            sqlx::query("DELETE FROM revocations WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+        Ok(revocations.rows_affected() + sessions.rows_affected())
+    }
+
+    /// See [`crate::Store::user_sessions`].
+    pub async fn user_sessions(&self, user_id: i64, now: i64) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, last_used_at, expires_at, client_addr, user_agent FROM sessions
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionInfo {
+                    id: row.try_get("id")?,
+                    created_at: row.try_get("created_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                    client_addr: row.try_get("client_addr")?,
+                    user_agent: row.try_get("user_agent")?,
+                })
+            })
+            .collect()
+    }
+
+    /// See [`crate::Store::revoke_user_sessions`].
+    #[instrument(skip_all, fields(user_id, reason))]
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        except: Option<Uuid>,
+        now: i64,
+        reason: &str,
+    ) -> Result<Revoked, StoreError> {
+        let mut tx = begin_revoking(&self.pool).await?;
+        let revoked = revoke_sessions_in(&mut tx, user_id, except, now, reason).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// See [`crate::Store::revoke_own_session`].
+    pub async fn revoke_own_session(
+        &self,
+        user_id: i64,
+        sid: Uuid,
+        now: i64,
+        reason: &str,
+    ) -> Result<Option<Revoked>, StoreError> {
+        let mut tx = begin_revoking(&self.pool).await?;
+        let expires_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $4, revoked_reason = $5
+             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
+             RETURNING expires_at",
+        )
+        .bind(sid)
+        .bind(user_id)
+        .bind(now)
+        .bind(now)
+        .bind(reason)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(expires_at) = expires_at else { return Ok(None) };
+        let until = expires_at.saturating_add(SESSION_REVOCATION_MARGIN);
+        insert_revocation(&mut tx, sid, until, now).await?;
+        tx.commit().await?;
+        Ok(Some(vec![(sid, until)]))
+    }
+
+    /// See [`crate::Store::change_password`].
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep_session: Uuid,
+        now: i64,
+    ) -> Result<Revoked, StoreError> {
+        let mut tx = begin_revoking(&self.pool).await?;
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = revoke_sessions_in(&mut tx, user_id, Some(keep_session), now, "password change").await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// See [`crate::Store::set_status`].
+    #[instrument(skip_all, fields(status = status.as_str()))]
+    pub async fn set_status(
+        &self,
+        username: &Username,
+        status: UserStatus,
+        now: i64,
+    ) -> Result<(User, Revoked), StoreError> {
+        let mut tx = begin_revoking(&self.pool).await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("UPDATE users SET status = $2, updated_at = $3 WHERE username_key = $1 RETURNING id")
+                .bind(username.key())
+                .bind(status.as_str())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = id.ok_or(StoreError::NotFound)?;
+        let revoked = match status {
+            UserStatus::Disabled => revoke_sessions_in(&mut tx, id, None, now, "account disabled").await?,
+            UserStatus::Active => Vec::new(),
+        };
+        tx.commit().await?;
+        let user = self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)?;
+        Ok((user, revoked))
+    }
+
+    /// See [`crate::Store::set_roles`].
+    pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("UPDATE users SET updated_at = $2 WHERE username_key = $1 RETURNING id")
+                .bind(username.key())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let id = id.ok_or(StoreError::NotFound)?;
+        sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        for role in roles {
+            insert_role(&mut tx, id, role, now).await?;
+        }
+        tx.commit().await?;
+        self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// See [`crate::Store::record_audit_batch`].
+    pub async fn record_audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let events: Vec<&AuditEvent> = events.iter().filter(|e| e.kind.is_some()).collect();
+        for chunk in events.chunks(512) {
+            let mut query = sqlx::QueryBuilder::<Postgres>::new(
+                "INSERT INTO audit_events (at, kind, username, client_addr, user_agent, session_id, detail) ",
+            );
+            query.push_values(chunk, |mut row, event| {
+                row.push_bind(event.at)
+                    .push_bind(event.kind.map(|k| k.as_str()))
+                    .push_bind(event.username.clone())
+                    .push_bind(event.client_addr.clone())
+                    .push_bind(event.user_agent.clone())
+                    .push_bind(event.session_id.clone())
+                    .push_bind(event.detail.as_ref().map(|d| d.to_string()))
+                    .push_unseparated("::jsonb");
+            });
+            query.build().execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// See [`crate::Store::audit_events`].
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+        let rows = sqlx::query(
+            "SELECT id, at, kind, username, client_addr, user_agent, session_id, detail::text AS detail
+             FROM audit_events
+             WHERE ($1::text IS NULL OR lower(username) = lower($1))
+               AND ($2::text IS NULL OR kind = $2)
+               AND ($3::bigint IS NULL OR at >= $3)
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(filter.username.as_deref())
+        .bind(filter.kind.map(|k| k.as_str()))
+        .bind(filter.since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: Option<String> = row.try_get("detail")?;
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    kind: row.try_get("kind")?,
+                    username: row.try_get("username")?,
+                    client_addr: row.try_get("client_addr")?,
+                    user_agent: row.try_get("user_agent")?,
+                    session_id: row.try_get("session_id")?,
+                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+                })
+            })
+            .collect()
+    }
+
+    /// See [`crate::Store::login_locked_until`].
+    pub async fn login_locked_until(&self, username_key: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        let until: Option<i64> = sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE username_key = $1")
+            .bind(username_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(until.filter(|until| *until > now))
+    }
+
+    /// See [`crate::Store::record_login_failure`].
+    pub async fn record_login_failure(
+        &self,
+        username_key: &str,
+        policy: &ThrottlePolicy,
+        now: i64,
+    ) -> Result<FailureState, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A row lock cannot cover a row that does not exist yet; an advisory lock on the name can.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+            .bind(username_key)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(
+            "SELECT consecutive, last_failure_at, recent, locked_until FROM login_failures WHERE username_key = $1",
+        )
+        .bind(username_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let previous = match row {
+            Some(row) => {
+                let recent: String = row.try_get("recent")?;
+                Some(FailureState {
+                    consecutive: u32::try_from(row.try_get::<i64, _>("consecutive")?).unwrap_or(u32::MAX),
+                    last_failure_at: row.try_get("last_failure_at")?,
+                    recent: recent.split(',').filter_map(|t| t.parse().ok()).collect(),
+                    locked_until: row.try_get("locked_until")?,
+                })
+            }
+            None => None,
+        };
+        let state = policy.after_failure(previous, now);
+        let recent = state.recent.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        sqlx::query(
+            "INSERT INTO login_failures (username_key, consecutive, last_failure_at, recent, locked_until)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (username_key) DO UPDATE SET consecutive = excluded.consecutive,
+                 last_failure_at = excluded.last_failure_at, recent = excluded.recent, locked_until = excluded.locked_until",
+        )
+        .bind(username_key)
+        .bind(i64::from(state.consecutive))
+        .bind(state.last_failure_at)
+        .bind(recent)
+        .bind(state.locked_until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    /// See [`crate::Store::clear_login_failures`].
+    pub async fn clear_login_failures(&self, username_key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE username_key = $1")
+            .bind(username_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// See [`crate::Store::revocation_cursor`].
+    pub async fn revocation_cursor(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::bigint FROM revocations").fetch_one(&self.pool).await?)
+    }
+
+    /// See [`crate::Store::revocations_after`].
+    pub async fn revocations_after(&self, cursor: i64) -> Result<(Revoked, i64), StoreError> {
+        let rows = sqlx::query("SELECT seq, id, expires_at FROM revocations WHERE seq > $1 ORDER BY seq")
+            .bind(cursor)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut next = cursor;
+        let mut revoked = Vec::with_capacity(rows.len());
+        for row in &rows {
+            next = next.max(row.try_get("seq")?);
+            revoked.push(revocation_from_row(row)?);
+        }
+        Ok((revoked, next))
+    }
+}
+
+/// Begins a transaction that will record revocations: takes the revocation lock (so `seq` order
+/// is commit order) and queues the notification (sent at commit, dropped on rollback).
+async fn begin_revoking(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
+        .bind(REVOCATION_LOCK)
+        .bind(REVOCATION_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Grants `role` inside `tx`; whether it was new.
+async fn insert_role(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    role: &Role,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO user_roles (user_id, role, granted_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, role) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records that `id` is revoked until `until` (keeping the later time if it already is).
+async fn insert_revocation(
+    tx: &mut Transaction<'static, Postgres>,
+    id: Uuid,
+    until: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO revocations (id, expires_at, revoked_at) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(revocations.expires_at, excluded.expires_at)",
+    )
+    .bind(id)
+    .bind(until)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends every live session of `user_id` but `except` inside `tx`, recording their revocations.
+async fn revoke_sessions_in(
+    tx: &mut Transaction<'static, Postgres>,
+    user_id: i64,
+    except: Option<Uuid>,
+    now: i64,
+    reason: &str,
+) -> Result<Revoked, StoreError> {
+    let rows = sqlx::query(
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+         WHERE user_id = $1 AND revoked_at IS NULL AND ($4::uuid IS NULL OR id <> $4)
+         RETURNING id, expires_at",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(reason)
+    .bind(except)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut revoked = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: Uuid = row.try_get("id")?;
+        let until = row.try_get::<i64, _>("expires_at")?.max(now).saturating_add(SESSION_REVOCATION_MARGIN);
+        insert_revocation(tx, id, until, now).await?;
+        revoked.push((id, until));
+    }
+    Ok(revoked)
+}
+
+fn revocation_from_row(row: &PgRow) -> Result<(Uuid, i64), StoreError> {
+    Ok((row.try_get("id")?, row.try_get("expires_at")?))
+}
+
+fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        status: status.parse().map_err(|_| StoreError::Corrupt("users.status"))?,
+        roles: row
+            .try_get::<Option<String>, _>("roles")?
+            .map(|roles| roles.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+        created_at: row.try_get("created_at")?,
+    })
+}

@@ -1,0 +1,370 @@
+//! [`Store`]: one type over both backends, chosen by the database URL, with a time limit on every
+//! request-path operation.
+
+use std::future::Future;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::postgres::PgStore;
+use crate::sqlite::SqliteStore;
+use crate::throttle::{FailureState, ThrottlePolicy};
+use crate::{
+    AuditEvent, AuditFilter, AuditRecord, Credentials, NewSession, NewUser, Revoked, Role, Rotation, SessionInfo,
+    StoreError, User, UserStatus, Username,
+};
+
+/// How a [`Store`] connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Longest wait for a connection or an answer before [`StoreError::Unavailable`].
+    pub timeout: Duration,
+    /// Connections kept to PostgreSQL (SQLite uses one per core).
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(5), max_connections: 16 }
+    }
+}
+
+/// The database behind a [`Store`].
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// An embedded SQLite file (`sqlite://path`).
+    Sqlite(SqliteStore),
+    /// A PostgreSQL server shared by any number of instances (`postgres://…`).
+    Postgres(PgStore),
+}
+
+/// Accounts, sessions and revocations, on SQLite or PostgreSQL. Cheap to clone.
+///
+/// Every operation a request waits for gives up after [`StoreOptions::timeout`] with
+/// [`StoreError::Unavailable`], so a database that stops answering turns into prompt 503s, not
+/// hung requests.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    timeout: Duration,
+}
+
+/// Runs `$call` on whichever backend `$self` has, bound to `$store`, under the time limit.
+macro_rules! on_backend {
+    ($self:ident, $store:ident => $call:expr) => {
+        $self
+            .timed(async {
+                match &$self.backend {
+                    Backend::Sqlite($store) => $call.await,
+                    Backend::Postgres($store) => $call.await,
+                }
+            })
+            .await
+    };
+}
+
+impl Store {
+    /// Opens the database at `url` with default [`StoreOptions`]: `sqlite://path` (created if
+    /// missing), `sqlite::memory:`, or `postgres://user@host/db` (`postgresql://` too). Applies
+    /// pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with explicit options.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let backend = match scheme(url) {
+            Some("sqlite") => Backend::Sqlite(SqliteStore::connect(url).await?),
+            Some("postgres" | "postgresql") => {
+                Backend::Postgres(PgStore::connect(url, options.max_connections, options.timeout).await?)
+            }
+            _ => return Err(StoreError::UnsupportedUrl),
+        };
+        Ok(Self { backend, timeout: options.timeout })
+    }
+
+    /// The backend, for what only one of them has (PostgreSQL's `LISTEN`).
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn timed<T>(&self, op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, op).await.unwrap_or(Err(StoreError::Unavailable))
+    }
+
+    /// Closes every connection (on SQLite, checkpointing the WAL).
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(s) => s.close().await,
+        }
+    }
+
+    /// Whether the database answers (within the time limit).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(self, s => s.ping())
+    }
+
+    /// Creates an account with its roles, in one transaction. [`StoreError::Conflict`] when the
+    /// username (case-insensitively) is taken.
+    pub async fn create_user(&self, new: &NewUser<'_>) -> Result<i64, StoreError> {
+        on_backend!(self, s => s.create_user(new))
+    }
+
+    /// Whether an account with this (canonical) username exists.
+    pub async fn user_exists(&self, username: &Username) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.user_exists(username))
+    }
+
+    /// The account and password hash for a login, if the account exists.
+    pub async fn find_credentials(&self, username: &Username) -> Result<Option<Credentials>, StoreError> {
+        on_backend!(self, s => s.find_credentials(username))
+    }
+
+    /// An account by username.
+    pub async fn get_user(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        on_backend!(self, s => s.get_user(username))
+    }
+
+    /// An account by row id.
+    pub async fn get_user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        on_backend!(self, s => s.get_user_by_id(id))
+    }
+
+    /// Every account, oldest first.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        on_backend!(self, s => s.list_users())
+    }
+
+    /// Grants `role` to the account; `Ok(false)` if it already had it, [`StoreError::NotFound`]
+    /// if there is no such account.
+    pub async fn grant_role(&self, username: &Username, role: &Role, now: i64) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.grant_role(username, role, now))
+    }
+
+    /// Records a new login session.
+    pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        on_backend!(self, s => s.create_session(session))
+    }
+
+    /// Replaces the session's refresh token `old_jti` by `new_jti` if, and only if, `old_jti` is
+    /// the current one and the session is live. One conditional `UPDATE`: of any number of
+    /// concurrent calls with the same `old_jti` (from any number of instances), at most one
+    /// returns [`Rotation::Rotated`].
+    pub async fn rotate_refresh(
+        &self,
+        sid: Uuid,
+        old_jti: Uuid,
+        new_jti: Uuid,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Rotation, StoreError> {
+        on_backend!(self, s => s.rotate_refresh(sid, old_jti, new_jti, now, expires_at))
+    }
+
+    /// Ends session `sid` (if still live) and records `revocations` (id, forget-after time), in
+    /// one transaction.
+    pub async fn revoke_session(
+        &self,
+        sid: Uuid,
+        now: i64,
+        reason: &str,
+        revocations: &[(Uuid, i64)],
+    ) -> Result<(), StoreError> {
+        on_backend!(self, s => s.revoke_session(sid, now, reason, revocations))
+    }
+
+    /// Every revocation still in force at `now`, handed to `sink` page by page in `seq` order (a
+    /// million ids never sit in memory twice). No time limit: this runs at start-up.
+    pub async fn load_live_revocations(&self, now: i64, sink: impl FnMut(Revoked)) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.load_live_revocations(now, sink).await,
+            Backend::Postgres(s) => s.load_live_revocations(now, sink).await,
+        }
+    }
+
+    /// Every revocation still in force at `now`, at once.
+    pub async fn live_revocations(&self, now: i64) -> Result<Revoked, StoreError> {
+        let mut all = Vec::new();
+        self.load_live_revocations(now, |page| all.extend(page)).await?;
+        Ok(all)
+    }
+
+    /// Deletes revocations and sessions that can no longer matter at `now`; returns rows deleted.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.purge_expired(now).await,
+            Backend::Postgres(s) => s.purge_expired(now).await,
+        }
+    }
+
+    /// Live sessions of an account, newest first.
+    pub async fn user_sessions(&self, user_id: i64, now: i64) -> Result<Vec<SessionInfo>, StoreError> {
+        on_backend!(self, s => s.user_sessions(user_id, now))
+    }
+
+    /// Ends every live session of an account but `except`, in one transaction; returns the
+    /// revoked session ids to mirror in memory.
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        except: Option<Uuid>,
+        now: i64,
+        reason: &str,
+    ) -> Result<Revoked, StoreError> {
+        on_backend!(self, s => s.revoke_user_sessions(user_id, except, now, reason))
+    }
+
+    /// Ends session `sid` if it belongs to `user_id`; `Ok(None)` if it does not exist or is not
+    /// theirs (or is already over).
+    pub async fn revoke_own_session(
+        &self,
+        user_id: i64,
+        sid: Uuid,
+        now: i64,
+        reason: &str,
+    ) -> Result<Option<Revoked>, StoreError> {
+        on_backend!(self, s => s.revoke_own_session(user_id, sid, now, reason))
+    }
+
+    /// Replaces an account's password hash and ends its other sessions, in one transaction.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep_session: Uuid,
+        now: i64,
+    ) -> Result<Revoked, StoreError> {
+        on_backend!(self, s => s.change_password(user_id, password_hash, keep_session, now))
+    }
+
+    /// Sets an account's status; disabling also ends all its sessions, in the same transaction.
+    /// [`StoreError::NotFound`] if there is no such account.
+    pub async fn set_status(
+        &self,
+        username: &Username,
+        status: UserStatus,
+        now: i64,
+    ) -> Result<(User, Revoked), StoreError> {
+        on_backend!(self, s => s.set_status(username, status, now))
+    }
+
+    /// Replaces an account's roles, in one transaction. [`StoreError::NotFound`] if there is no
+    /// such account.
+    pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
+        on_backend!(self, s => s.set_roles(username, roles, now))
+    }
+
+    /// Records a security event.
+    pub async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.record_audit_batch(std::slice::from_ref(event)).await
+    }
+
+    /// Records several security events in as few statements as possible.
+    pub async fn record_audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        on_backend!(self, s => s.record_audit_batch(events))
+    }
+
+    /// Security events matching `filter`, newest first.
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        on_backend!(self, s => s.audit_events(filter))
+    }
+
+    /// Until when logins for this account name are refused, if they are at `now`.
+    pub async fn login_locked_until(&self, username_key: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        on_backend!(self, s => s.login_locked_until(username_key, now))
+    }
+
+    /// Records a failed login under `policy`, atomically (across instances); returns the new state.
+    pub async fn record_login_failure(
+        &self,
+        username_key: &str,
+        policy: &ThrottlePolicy,
+        now: i64,
+    ) -> Result<FailureState, StoreError> {
+        on_backend!(self, s => s.record_login_failure(username_key, policy, now))
+    }
+
+    /// Clears the failure count of an account name after a successful login.
+    pub async fn clear_login_failures(&self, username_key: &str) -> Result<(), StoreError> {
+        on_backend!(self, s => s.clear_login_failures(username_key))
+    }
+
+    /// The polling cursor: the highest revocation sequence number so far.
+    pub async fn revocation_cursor(&self) -> Result<i64, StoreError> {
+        on_backend!(self, s => s.revocation_cursor())
+    }
+
+    /// Revocations recorded after `cursor` (by any process), and the new cursor.
+    pub async fn revocations_after(&self, cursor: i64) -> Result<(Revoked, i64), StoreError> {
+        on_backend!(self, s => s.revocations_after(cursor))
+    }
+}
+
+/// The scheme of a database URL, lowercased (`sqlite`, `postgres`, ...).
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    Some(scheme)
+}
+
+/// The URL with any password replaced by `***`, for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{authority}{}", redact_query_password(tail))
+}
+
+/// Hides a `password=` query parameter (libpq accepts the password there too).
+fn redact_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else { return tail.to_owned() };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(redact_url("postgres://kc:s3cret@db:5432/keycard"), "postgres://kc:***@db:5432/keycard");
+        assert_eq!(redact_url("postgres://kc@db/keycard"), "postgres://kc@db/keycard");
+        assert_eq!(
+            redact_url("postgres://db/keycard?password=s3cret&sslmode=require"),
+            "postgres://db/keycard?password=***&sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://a:b@c@db/x"), "postgres://a:***@db/x");
+        assert_eq!(redact_url("sqlite://keycard.db"), "sqlite://keycard.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_is_refused() {
+        assert!(matches!(Store::connect("mysql://db/x").await, Err(StoreError::UnsupportedUrl)));
+        assert!(matches!(Store::connect("keycard.db").await, Err(StoreError::UnsupportedUrl)));
+    }
+}
