@@ -155,7 +155,10 @@ mod tests {
         assert!(matches!(ApiError::from(StoreError::NotFound), ApiError::NotFound(_)));
         assert!(matches!(ApiError::from(StoreError::Unavailable), ApiError::Unavailable(_)));
         assert!(matches!(ApiError::from(StoreError::from(sqlx::Error::PoolTimedOut)), ApiError::Unavailable(_)));
-        assert!(matches!(ApiError::from(StoreError::Database(sqlx::Error::Protocol("x".into()))), ApiError::Internal(_)));
+        assert!(matches!(
+            ApiError::from(StoreError::Database(sqlx::Error::Protocol("x".into()))),
+            ApiError::Internal(_)
+        ));
         assert!(matches!(ApiError::from(StoreError::Corrupt("x")), ApiError::Internal(_)));
     }
 
