@@ -208,7 +208,7 @@ impl Application {
             Some(url) => Some(Arc::new(crate::cluster::Redis::new(url, &settings.redis_prefix)?)),
             None => None,
         };
-        tracing::info!(backend = store.kind(), %database, redis = redis.is_some(), "database ready");
+        tracing::info!(backend = %store.kind(), %database, redis = redis.is_some(), "database ready");
         if let Some(redis) = &redis
             && let Err(e) = redis.ping().await
         {

@@ -83,6 +83,7 @@ async fn serve_with_no_configuration_creates_its_database_and_a_private_secret()
     let logs = server.logs();
     assert!(logs.contains("WARN") && logs.contains("keycard.secret"), "{logs}");
     assert!(!logs.contains(secret.trim()), "the secret was logged");
+    assert!(logs.contains("database ready") && logs.contains("backend=sqlite"), "{logs}");
 
     let client = reqwest::Client::new();
     let body = json!({"username": "user", "password": "correct horse battery"});

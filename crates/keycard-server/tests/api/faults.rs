@@ -136,6 +136,7 @@ async fn with_redis_down_keycard_works_on_the_database_and_revocations_still_pro
     assert_eq!(ready["redis"], "down");
     let logs = c.logs();
     assert!(logs.contains("WARN") && logs.contains("redis is unreachable"), "{logs}");
+    assert!(logs.contains("backend=postgres") && logs.contains("redis=true"), "{logs}");
     proxy.set(Mode::Up);
 }
 
