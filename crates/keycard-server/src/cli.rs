@@ -63,7 +63,8 @@ Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Database URL: sqlite://PATH (created if missing; relative to the working directory) or
-    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (several instances may share it).
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE (password and port optional; several instances
+    /// may share it).
     #[arg(long, env = "KEYCARD_DATABASE_URL", default_value = "sqlite://keycard.db")]
     pub database_url: String,
 }
@@ -84,8 +85,9 @@ pub struct ServeArgs {
     /// PostgreSQL connections per instance.
     #[arg(long, env = "KEYCARD_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
-    /// Redis URL (redis://[:PASSWORD@]HOST[:PORT][/DB]): revocations reach the other instances by
-    /// pub/sub and login-failure counters live there. Optional; keycard keeps working without it.
+    /// Redis URL (redis://:PASSWORD@HOST:PORT/DB, all but the host optional): revocations reach the
+    /// other instances by pub/sub and login-failure counters live there. Optional; keycard keeps
+    /// working without it.
     #[arg(long, env = "KEYCARD_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of keycard's Redis keys and channel.

@@ -1,18 +1,21 @@
-//! keycard's HTTP edge: one tower layer around every route, doing per request what used to take
-//! seven (`SetRequestId`, `TraceLayer`, `PropagateRequestId`, `CatchPanic`, two
-//! `SetResponseHeader`s and a `map_response`, plus `TimeoutLayer`) at a fraction of the cost:
-//! one boxed future, no UUID, no extensions, no timer for requests that finish on their first
+//! keycard's HTTP edge: one tower layer around every route, doing what eight did before
+//! (tower-http's `SetRequestId`, `TraceLayer`, `PropagateRequestId`, `CatchPanic`, two
+//! `SetResponseHeader`s and `TimeoutLayer`, and a `map_response`) at a fraction of the cost: one
+//! boxed future, no UUID, no request extensions, no timer for requests that finish on their first
 //! poll. `GET /protected` is CPU-bound on this path, so every instruction here shows in its rate
 //! (see `bench/analysis.md`).
 //!
 //! In order, for every request [`Edge`]:
 //! 1. takes the request's `X-Request-Id`, or makes one with [`RequestIds`] (a random
-//!    per-process prefix and a counter);
+//!    per-process prefix and a counter); the id goes into the span and the response (it is not
+//!    written into the request's headers: nothing reads it there);
 //! 2. opens the DEBUG span `request` (method, path, request id) that the handler runs in, and at
 //!    the end logs one DEBUG line with the status and latency (`RUST_LOG=keycard_server=debug`);
 //! 3. answers 500 (our JSON) when the handler panics;
-//! 4. answers 408 when the response takes longer than the request timeout; the timer is armed only
-//!    when the handler first has to wait (a token check never does), so it counts from then;
+//! 4. answers 408 when the response takes longer than the request timeout. The timer is armed only
+//!    when the handler first has to wait (a token check never does), so it counts from then, not
+//!    from the request's arrival: the difference is the handler's first synchronous stretch
+//!    (microseconds; a future cannot be interrupted while it runs anyway);
 //! 5. gives the response `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` and the
 //!    request id unless it already has them, and a bodiless 4xx/5xx (a timeout, a limit) a
 //!    `{"msg": ...}` body.
