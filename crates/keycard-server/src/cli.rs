@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// 503 after it while the database is away.
     #[arg(long, env = "KEYCARD_DATABASE_TIMEOUT", default_value = "5s", value_parser = settings::parse_ttl)]
     pub database_timeout: Duration,
+    /// How long GET /user may answer from memory (0: always from the database). Changes made
+    /// through this instance show at once, changes made elsewhere within this.
+    #[arg(long, env = "KEYCARD_ACCOUNT_CACHE_TTL", default_value = "1s", value_parser = settings::parse_duration)]
+    pub account_cache_ttl: Duration,
     /// PostgreSQL connections per instance.
     #[arg(long, env = "KEYCARD_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
@@ -255,6 +259,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         redis_url: args.redis_url.filter(|url| !url.is_empty()).map(secrecy::SecretString::from),
         redis_prefix: args.redis_prefix,
         revocation_resync: crate::cluster::RESYNC_INTERVAL,
+        account_cache_ttl: args.account_cache_ttl,
         jwt_secret,
         tokens: TokenSettings { access_ttl: args.access_ttl, refresh_ttl: args.refresh_ttl, leeway: args.leeway },
         argon2: args.argon2,

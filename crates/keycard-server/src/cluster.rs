@@ -33,6 +33,10 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Time limit of one Redis command or connection attempt.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// While Redis is down, requests skip it (going straight to the database) except for one probe
+/// this often, so an outage does not add a timeout to every login.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
 /// Optimistic update of one failure record: writes `ARGV[2]` (expiring after `ARGV[3]` seconds)
 /// only if the key still holds `ARGV[1]` (`""`: absent). The policy itself stays in Rust.
 const COMPARE_AND_SET: &str = r"
@@ -51,6 +55,9 @@ pub struct Redis {
     prefix: String,
     compare_and_set: redis::Script,
     up: AtomicBool,
+    /// When the last probe of a down Redis started (milliseconds since `epoch`).
+    last_probe_ms: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
 }
 
 impl std::fmt::Debug for Redis {
@@ -71,6 +78,9 @@ pub enum RedisError {
     /// The failure record kept changing under us.
     #[error("redis: failure record contended")]
     Contended,
+    /// Redis was found down moments ago; not tried again yet.
+    #[error("redis is down")]
+    Down,
 }
 
 impl Redis {
@@ -91,6 +101,8 @@ impl Redis {
             prefix: prefix.to_owned(),
             compare_and_set: redis::Script::new(COMPARE_AND_SET),
             up: AtomicBool::new(true),
+            last_probe_ms: std::sync::atomic::AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
         })
     }
 
@@ -103,11 +115,21 @@ impl Redis {
     }
 
     /// Runs `op` with the time limit, recording whether Redis is up (one log line per change).
+    /// While it is down, only one call a [`PROBE_EVERY`] goes through; the others fail at once.
     async fn call<T>(
         &self,
         what: &'static str,
         op: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, RedisError> {
+        if !self.is_up() {
+            let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let last = self.last_probe_ms.load(Ordering::Relaxed);
+            let due = now_ms.saturating_sub(last) >= u64::try_from(PROBE_EVERY.as_millis()).unwrap_or(1000);
+            if !due || self.last_probe_ms.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                return Err(RedisError::Down);
+            }
+        }
         let result = tokio::time::timeout(REDIS_TIMEOUT * 2, op).await.unwrap_or(Err(RedisError::Timeout));
         match &result {
             Ok(_) => self.mark_up(),
@@ -123,6 +145,8 @@ impl Redis {
     }
 
     fn mark_down(&self, what: &str, error: &dyn std::fmt::Display) {
+        let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_probe_ms.store(now_ms, Ordering::Relaxed);
         if self.up.swap(false, Ordering::Relaxed) {
             tracing::warn!(%error, operation = what, "redis is unreachable: continuing on the database alone");
         }
@@ -291,6 +315,19 @@ async fn follow_redis(redis: Arc<Redis>, wake: Arc<Notify>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_down_redis_is_probed_once_a_second_not_on_every_call() {
+        // Nothing listens on port 1: connections are refused.
+        let redis = Redis::new(&SecretString::from("redis://127.0.0.1:1".to_owned()), "t:").unwrap();
+        assert!(matches!(redis.ping().await, Err(RedisError::Redis(_) | RedisError::Timeout)));
+        assert!(!redis.is_up());
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            assert!(matches!(redis.login_locked_until("alice", 0).await, Err(RedisError::Down)));
+        }
+        assert!(started.elapsed() < REDIS_TIMEOUT, "a call waited on a down Redis");
+    }
 
     #[test]
     fn failure_records_round_trip() {

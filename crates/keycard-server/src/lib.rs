@@ -5,6 +5,7 @@
 //! ([`password`]), the routes ([`routes`]), configuration ([`settings`]), logging
 //! ([`telemetry`]) and the command line ([`cli`]); `main.rs` only runs [`cli::run`].
 
+pub mod accounts;
 pub mod audit;
 pub mod cli;
 pub mod cluster;

@@ -35,6 +35,9 @@ pub struct Settings {
     pub redis_url: Option<SecretString>,
     /// Prefix of keycard's Redis keys and channel (several deployments can share one Redis).
     pub redis_prefix: String,
+    /// How long `GET /user` may answer from memory (0: always from the database); see
+    /// [`crate::accounts`].
+    pub account_cache_ttl: Duration,
     /// How often revocations made elsewhere are re-read even without a notification (the
     /// safety net under `NOTIFY` / pub/sub; on SQLite, the only path).
     pub revocation_resync: Duration,
@@ -77,6 +80,7 @@ impl Settings {
             redis_url: None,
             redis_prefix: "keycard:".to_owned(),
             revocation_resync: crate::cluster::RESYNC_INTERVAL,
+            account_cache_ttl: Duration::from_secs(1),
             jwt_secret,
             tokens: TokenSettings::default(),
             argon2: Argon2Settings::default(),

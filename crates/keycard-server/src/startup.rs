@@ -48,6 +48,8 @@ pub struct AppState {
     pub audit_log: crate::audit::AuditLog,
     /// Redis, when configured: revocation fan-out and login-failure counters.
     pub redis: Option<Arc<crate::cluster::Redis>>,
+    /// What `GET /user` answered lately.
+    pub accounts: Arc<crate::accounts::AccountCache>,
 }
 
 impl FromRef<AppState> for JwtAuth {
@@ -241,6 +243,7 @@ impl Application {
             rate_limits: Arc::new(crate::security::RateLimits::new(settings.rate_limit_per_minute)),
             client_ip: Arc::new(settings.client_ip.clone()),
             redis,
+            accounts: Arc::new(crate::accounts::AccountCache::new(settings.account_cache_ttl)),
         };
         Ok(Self {
             listener,
@@ -350,6 +353,8 @@ async fn poll_revocations(state: AppState, mut cursor: i64, resync: Duration, wa
                 if !revoked.is_empty() {
                     tracing::debug!(count = revoked.len(), "picked up revocations");
                     state.auth.revocations().extend(revoked);
+                    // An account may have been disabled elsewhere.
+                    state.accounts.forget_all();
                 }
                 cursor = next;
                 if failing {

@@ -74,6 +74,7 @@ async fn set_status(
     status: UserStatus,
 ) -> Result<Json<UserView>, ApiError> {
     let (user, revoked) = state.store.set_status(username, status, state.now()).await.map_err(not_found)?;
+    state.accounts.forget(username.key());
     state.revoked(revoked);
     tracing::info!(username = ?user.username, actor = ?actor, status = status.as_str(), "account status changed");
     state
@@ -100,6 +101,7 @@ async fn set_roles(
     let username = Username::parse(&name)?;
     let roles = request.roles.iter().map(|r| keycard_store::Role::parse(r)).collect::<Result<Vec<_>, _>>()?;
     let user = state.store.set_roles(&username, &roles, state.now()).await.map_err(not_found)?;
+    state.accounts.forget(username.key());
     let detail = json!({ "actor": claims.sub, "roles": user.roles });
     state.audit(AuditKind::RolesChanged, Some(&user.username), &client, None, Some(detail)).await;
     Ok(Json(user.into()))

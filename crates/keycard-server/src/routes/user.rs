@@ -1,6 +1,9 @@
 //! The caller's own account: profile, sessions, password.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
 use keycard_axum::{AccessToken, AuthError, FreshAccessToken};
@@ -64,10 +67,24 @@ async fn account(state: &AppState, sub: &str) -> Result<User, ApiError> {
     state.store.get_user(&username).await?.ok_or(ApiError::NotFound("User not found"))
 }
 
-/// `GET /user`: the caller's account, read from the database.
+/// `GET /user`: the caller's account, read from the database or, if read less than
+/// `KEYCARD_ACCOUNT_CACHE_TTL` ago, from memory (see [`crate::accounts`]).
 #[instrument(skip_all, fields(sub = ?claims.sub))]
-async fn user(State(state): State<AppState>, AccessToken(claims): AccessToken) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(account(&state, &claims.sub).await?.into()))
+async fn user(State(state): State<AppState>, AccessToken(claims): AccessToken) -> Result<Response, ApiError> {
+    let username = Username::parse(&claims.sub)?;
+    if let Some(body) = state.accounts.get(username.key()) {
+        return Ok(json_body(body));
+    }
+    let generation = state.accounts.generation();
+    let read_at = std::time::Instant::now();
+    let user = state.store.get_user(&username).await?.ok_or(ApiError::NotFound("User not found"))?;
+    let body = Bytes::from(serde_json::to_vec(&UserView::from(user)).map_err(|e| ApiError::Internal(e.into()))?);
+    state.accounts.insert(username.key(), body.clone(), generation, read_at);
+    Ok(json_body(body))
+}
+
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// `GET /protected`: who the token says you are.

@@ -46,3 +46,36 @@ async fn an_admin_created_by_the_cli_lists_users_without_hashes() {
     assert_eq!(users[1]["roles"], serde_json::json!(["admin"]));
     assert_eq!(users[1]["email"], "root@example.com");
 }
+
+#[tokio::test]
+async fn user_shows_role_changes_made_here_at_once_and_made_elsewhere_within_the_cache_ttl() {
+    let app = spawn_app().await;
+    let admin = admin_tokens(&app).await;
+    let alice = app.user_with_tokens("alice").await;
+    let roles = || async {
+        let body: serde_json::Value = app.get("/user", Some(&alice.access)).await.json().await.unwrap();
+        body["roles"].clone()
+    };
+    assert_eq!(roles().await, serde_json::json!([]));
+
+    // Through this instance: the cached answer is forgotten at once.
+    let response = app
+        .client
+        .put(app.url("/admin/users/alice/roles"))
+        .bearer_auth(&admin.access)
+        .json(&serde_json::json!({ "roles": ["editor"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(roles().await, serde_json::json!(["editor"]));
+
+    // Elsewhere (the CLI, another process): within the TTL (1 s by default).
+    let out = run_cli(&["user", "grant", "alice", "auditor", "--database-url", app.database_url()], "", &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let started = std::time::Instant::now();
+    while roles().await != serde_json::json!(["auditor", "editor"]) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "the CLI's grant never showed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
