@@ -222,8 +222,7 @@ impl Redis {
 
 /// `consecutive;last_failure_at;locked_until;t1,t2,...`
 fn encode_state(state: &FailureState) -> String {
-    let recent = state.recent.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    format!("{};{};{};{recent}", state.consecutive, state.last_failure_at, state.locked_until)
+    format!("{};{};{};{}", state.consecutive, state.last_failure_at, state.locked_until, state.recent_text())
 }
 
 fn decode_state(value: &str) -> Option<FailureState> {

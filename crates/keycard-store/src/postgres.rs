@@ -158,13 +158,7 @@ impl PgStore {
     #[instrument(skip_all, fields(role = %role))]
     pub async fn grant_role(&self, username: &Username, role: &Role, now: i64) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("UPDATE users SET updated_at = $2 WHERE username_key = $1 RETURNING id")
-                .bind(username.key())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let id = id.ok_or(StoreError::NotFound)?;
+        let id = touch_user(&mut tx, username, now).await?;
         let added = insert_role(&mut tx, id, role, now).await?;
         tx.commit().await?;
         Ok(added)
@@ -407,13 +401,7 @@ impl PgStore {
     /// See [`crate::Store::set_roles`].
     pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("UPDATE users SET updated_at = $2 WHERE username_key = $1 RETURNING id")
-                .bind(username.key())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let id = id.ok_or(StoreError::NotFound)?;
+        let id = touch_user(&mut tx, username, now).await?;
         sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
         for role in roles {
             insert_role(&mut tx, id, role, now).await?;
@@ -512,14 +500,14 @@ impl PgStore {
                 Some(FailureState {
                     consecutive: u32::try_from(row.try_get::<i64, _>("consecutive")?).unwrap_or(u32::MAX),
                     last_failure_at: row.try_get("last_failure_at")?,
-                    recent: recent.split(',').filter_map(|t| t.parse().ok()).collect(),
+                    recent: FailureState::parse_recent(&recent),
                     locked_until: row.try_get("locked_until")?,
                 })
             }
             None => None,
         };
         let state = policy.after_failure(previous, now);
-        let recent = state.recent.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let recent = state.recent_text();
         sqlx::query(
             "INSERT INTO login_failures (username_key, consecutive, last_failure_at, recent, locked_until)
              VALUES ($1, $2, $3, $4, $5)
@@ -577,6 +565,17 @@ async fn begin_revoking(pool: &PgPool) -> Result<Transaction<'static, Postgres>,
         .execute(&mut *tx)
         .await?;
     Ok(tx)
+}
+
+/// Marks the account changed at `now` inside `tx` (locking its row); its id, or
+/// [`StoreError::NotFound`].
+async fn touch_user(tx: &mut Transaction<'static, Postgres>, username: &Username, now: i64) -> Result<i64, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar("UPDATE users SET updated_at = $2 WHERE username_key = $1 RETURNING id")
+        .bind(username.key())
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+    id.ok_or(StoreError::NotFound)
 }
 
 /// Grants `role` inside `tx`; whether it was new.

@@ -512,14 +512,14 @@ impl SqliteStore {
                 Some(FailureState {
                     consecutive: u32::try_from(row.try_get::<i64, _>("consecutive")?).unwrap_or(u32::MAX),
                     last_failure_at: row.try_get("last_failure_at")?,
-                    recent: recent.split(',').filter_map(|t| t.parse().ok()).collect(),
+                    recent: FailureState::parse_recent(&recent),
                     locked_until: row.try_get("locked_until")?,
                 })
             }
             None => None,
         };
         let state = policy.after_failure(previous, now);
-        let recent = state.recent.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let recent = state.recent_text();
         sqlx::query(
             "INSERT INTO login_failures (username_key, consecutive, last_failure_at, recent, locked_until)
              VALUES (?1, ?2, ?3, ?4, ?5)

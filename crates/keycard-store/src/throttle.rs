@@ -41,6 +41,18 @@ pub struct FailureState {
     pub locked_until: i64,
 }
 
+impl FailureState {
+    /// The failure times as stored: comma-separated, oldest first.
+    pub fn recent_text(&self) -> String {
+        self.recent.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    }
+
+    /// Failure times from [`FailureState::recent_text`]'s form (unparsable entries skipped).
+    pub fn parse_recent(text: &str) -> Vec<i64> {
+        text.split(',').filter_map(|t| t.parse().ok()).collect()
+    }
+}
+
 impl ThrottlePolicy {
     /// Whether throttling is on (`max_failures > 0`).
     pub fn is_enabled(&self) -> bool {
