@@ -175,14 +175,6 @@ pub struct Application {
     audit_writer: tokio::task::JoinHandle<()>,
 }
 
-/// What [`Application::build`] reports about where state lives (also logged at start).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backends {
-    /// `"sqlite"` or `"postgres"`.
-    pub database: &'static str,
-    /// Whether Redis is configured.
-    pub redis: bool,
-}
 
 impl Application {
     /// Opens the database, loads revocations, prepares keys and hashing, binds the listener.
@@ -265,11 +257,6 @@ impl Application {
     /// The shared state.
     pub fn state(&self) -> &AppState {
         &self.state
-    }
-
-    /// Which database and whether Redis.
-    pub fn backends(&self) -> Backends {
-        Backends { database: self.state.store.kind(), redis: self.state.redis.is_some() }
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and closes the database.
