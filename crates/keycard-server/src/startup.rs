@@ -175,7 +175,6 @@ pub struct Application {
     audit_writer: tokio::task::JoinHandle<()>,
 }
 
-
 impl Application {
     /// Opens the database, loads revocations, prepares keys and hashing, binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
