@@ -249,32 +249,25 @@ impl PgStore {
         Ok(())
     }
 
-    /// See [`crate::Store::load_live_revocations`].
-    pub async fn load_live_revocations(&self, now: i64, mut sink: impl FnMut(Revoked)) -> Result<usize, StoreError> {
-        const PAGE: i64 = 10_000;
-        let mut after = 0i64;
-        let mut total = 0;
-        loop {
-            let rows = sqlx::query(
-                "SELECT seq, id, expires_at FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(after)
-            .bind(now)
-            .bind(PAGE)
-            .fetch_all(&self.pool)
-            .await?;
-            let mut page = Vec::with_capacity(rows.len());
-            for row in &rows {
-                after = row.try_get("seq")?;
-                page.push(revocation_from_row(row)?);
-            }
-            total += page.len();
-            let last = page.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
-            sink(page);
-            if last {
-                return Ok(total);
-            }
+    /// See [`crate::Store::load_live_revocations`]: up to `limit` revocations in force at `now`
+    /// after sequence number `after`, in `seq` order, and the last sequence number read (`after`
+    /// if none).
+    pub async fn live_revocations_page(&self, after: i64, now: i64, limit: i64) -> Result<(Revoked, i64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, id, expires_at FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut last = after;
+        let mut page = Vec::with_capacity(rows.len());
+        for row in &rows {
+            last = row.try_get("seq")?;
+            page.push(revocation_from_row(row)?);
         }
+        Ok((page, last))
     }
 
     /// See [`crate::Store::purge_expired`].

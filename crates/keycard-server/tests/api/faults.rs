@@ -70,24 +70,24 @@ async fn recovers(app: &TestApp, session: &TokenPair) {
     assert_eq!(app.register("newcomer", PASSWORD).await.status(), StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn postgres_stopped_while_serving_answers_503_and_recovers_without_a_restart() {
+/// One outage of the database (`mode`) while serving, and the recovery after it.
+async fn database_outage(mode: Mode) {
     let Some((app, proxy)) = instance_behind_a_database_proxy().await else { return };
     let session = app.user_with_tokens("alice").await;
-    proxy.set(Mode::Stopped);
+    proxy.set(mode);
     requests_during_an_outage(&app, &session).await;
     proxy.set(Mode::Up);
     recovers(&app, &session).await;
 }
 
 #[tokio::test]
+async fn postgres_stopped_while_serving_answers_503_and_recovers_without_a_restart() {
+    database_outage(Mode::Stopped).await;
+}
+
+#[tokio::test]
 async fn postgres_unreachable_while_serving_answers_503_within_the_timeout_and_recovers() {
-    let Some((app, proxy)) = instance_behind_a_database_proxy().await else { return };
-    let session = app.user_with_tokens("alice").await;
-    proxy.set(Mode::Unreachable);
-    requests_during_an_outage(&app, &session).await;
-    proxy.set(Mode::Up);
-    recovers(&app, &session).await;
+    database_outage(Mode::Unreachable).await;
 }
 
 #[tokio::test]
