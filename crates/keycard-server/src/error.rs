@@ -46,7 +46,7 @@ pub enum ApiError {
     /// 401: the current password given to a password change is wrong.
     #[error("Current password is incorrect")]
     WrongCurrentPassword,
-    /// 503: the database is unreachable or overloaded.
+    /// 503: the database is unreachable, overloaded, or refuses writes (a full disk).
     #[error("Service temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
     /// 500: a bug or an unexpected fault.
@@ -77,7 +77,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict => ApiError::UserExists,
             StoreError::NotFound => ApiError::NotFound("Not found"),
-            StoreError::Unavailable => ApiError::Unavailable(e.into()),
+            StoreError::Unavailable | StoreError::WritesRefused(_) => ApiError::Unavailable(e.into()),
             e => ApiError::Internal(e.into()),
         }
     }
@@ -154,6 +154,7 @@ mod tests {
         assert!(matches!(ApiError::from(StoreError::Conflict), ApiError::UserExists));
         assert!(matches!(ApiError::from(StoreError::NotFound), ApiError::NotFound(_)));
         assert!(matches!(ApiError::from(StoreError::Unavailable), ApiError::Unavailable(_)));
+        assert!(matches!(ApiError::from(StoreError::WritesRefused("disk full")), ApiError::Unavailable(_)));
         assert!(matches!(ApiError::from(StoreError::from(sqlx::Error::PoolTimedOut)), ApiError::Unavailable(_)));
         assert!(matches!(
             ApiError::from(StoreError::Database(sqlx::Error::Protocol("x".into()))),

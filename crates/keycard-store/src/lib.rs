@@ -4,8 +4,12 @@
 //!   ([`Username`], [`Password`], [`Email`], [`Role`]): parse, don't validate.
 //! - [`Store`]: the sqlx storage, on an embedded SQLite file (WAL mode) or on PostgreSQL shared by
 //!   several instances, chosen by the URL, each with its own embedded migrations. Every multi-row
-//!   change runs in a transaction; refresh-token rotation is a single conditional `UPDATE`, so two
-//!   concurrent refreshes with the same token cannot both win, on one instance or several.
+//!   change runs in a transaction (one helper for both backends: a connection whose `COMMIT` or
+//!   `ROLLBACK` failed, or whose transaction was abandoned, is closed, never reused); refresh-token
+//!   rotation is a single conditional `UPDATE`, so two concurrent refreshes with the same token
+//!   cannot both win, on one instance or several. A database that refuses writes (a full disk)
+//!   answers [`StoreError::WritesRefused`], and [`Store::check_writes`] reports it until a write
+//!   succeeds again.
 
 pub mod audit;
 pub mod domain;
@@ -17,6 +21,7 @@ mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod throttle;
+mod tx;
 
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditRecord};
 pub use domain::{Email, Password, Role, UserStatus, Username, ValidationError};

@@ -15,13 +15,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Postgres, Row};
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::model::SESSION_REVOCATION_MARGIN;
 use crate::throttle::{FailureState, ThrottlePolicy};
+use crate::tx::Tx;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Rotation,
     SessionInfo, StoreError, User, UserStatus, Username,
@@ -63,12 +64,16 @@ impl PgStore {
     /// `timeout`.
     pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("keycard");
+        reachable_within(&options, timeout).await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .min_connections(1)
             // Requests are bounded by the store's own time limit; this bound is for start-up
             // (migrations), which may wait for the database to come up.
             .acquire_timeout(timeout.max(Duration::from_secs(30)))
+            // A safety net under `Tx`: a connection sqlx believes inside a transaction is
+            // closed, never handed out again.
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -78,6 +83,17 @@ impl PgStore {
     /// The pool, for `LISTEN`.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Starts a transaction.
+    async fn begin(&self) -> Result<Tx<Postgres>, StoreError> {
+        Tx::begin(&self.pool, "BEGIN").await
+    }
+
+    /// See [`crate::Store::probe_writes`]: rewrites the one row of `write_probe`.
+    pub async fn probe_writes(&self, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE write_probe SET written_at = $1 WHERE id = 1").bind(now).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes every connection.
@@ -94,23 +110,26 @@ impl PgStore {
     /// See [`crate::Store::create_user`].
     #[instrument(skip_all, fields(username = ?new.username.as_str()))]
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-        )
-        .bind(new.username.as_str())
-        .bind(new.username.key())
-        .bind(new.email.map(Email::as_str))
-        .bind(new.password_hash)
-        .bind(new.now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for role in new.roles {
-            insert_role(&mut tx, id, role, new.now).await?;
+        let mut tx = self.begin().await?;
+        let result = async {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            )
+            .bind(new.username.as_str())
+            .bind(new.username.key())
+            .bind(new.email.map(Email::as_str))
+            .bind(new.password_hash)
+            .bind(new.now)
+            .fetch_one(tx.conn())
+            .await?;
+            for role in new.roles {
+                insert_role(tx.conn(), id, role, new.now).await?;
+            }
+            Ok(id)
         }
-        tx.commit().await?;
-        Ok(id)
+        .await;
+        tx.finish(result).await
     }
 
     /// See [`crate::Store::user_exists`].
@@ -157,11 +176,13 @@ impl PgStore {
     /// See [`crate::Store::grant_role`].
     #[instrument(skip_all, fields(role = %role))]
     pub async fn grant_role(&self, username: &Username, role: &Role, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id = touch_user(&mut tx, username, now).await?;
-        let added = insert_role(&mut tx, id, role, now).await?;
-        tx.commit().await?;
-        Ok(added)
+        let mut tx = self.begin().await?;
+        let result = async {
+            let id = touch_user(tx.conn(), username, now).await?;
+            insert_role(tx.conn(), id, role, now).await
+        }
+        .await;
+        tx.finish(result).await
     }
 
     /// See [`crate::Store::create_session`].
@@ -235,18 +256,24 @@ impl PgStore {
         reason: &str,
         revocations: &[(Uuid, i64)],
     ) -> Result<(), StoreError> {
-        let mut tx = begin_revoking(&self.pool).await?;
-        sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+        let mut tx = self.begin().await?;
+        let result = async {
+            lock_revocations(tx.conn()).await?;
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
+            )
             .bind(sid)
             .bind(now)
             .bind(reason)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
-        for (id, expires_at) in revocations {
-            insert_revocation(&mut tx, *id, *expires_at, now).await?;
+            for (id, expires_at) in revocations {
+                insert_revocation(tx.conn(), *id, *expires_at, now).await?;
+            }
+            Ok(())
         }
-        tx.commit().await?;
-        Ok(())
+        .await;
+        tx.finish(result).await
     }
 
     /// See [`crate::Store::load_live_revocations`]: up to `limit` revocations in force at `now`
@@ -311,10 +338,13 @@ impl PgStore {
         now: i64,
         reason: &str,
     ) -> Result<Revoked, StoreError> {
-        let mut tx = begin_revoking(&self.pool).await?;
-        let revoked = revoke_sessions_in(&mut tx, user_id, except, now, reason).await?;
-        tx.commit().await?;
-        Ok(revoked)
+        let mut tx = self.begin().await?;
+        let result = async {
+            lock_revocations(tx.conn()).await?;
+            revoke_sessions_in(tx.conn(), user_id, except, now, reason).await
+        }
+        .await;
+        tx.finish(result).await
     }
 
     /// See [`crate::Store::revoke_own_session`].
@@ -325,24 +355,28 @@ impl PgStore {
         now: i64,
         reason: &str,
     ) -> Result<Option<Revoked>, StoreError> {
-        let mut tx = begin_revoking(&self.pool).await?;
-        let expires_at: Option<i64> = sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = $4, revoked_reason = $5
-             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
-             RETURNING expires_at",
-        )
-        .bind(sid)
-        .bind(user_id)
-        .bind(now)
-        .bind(now)
-        .bind(reason)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(expires_at) = expires_at else { return Ok(None) };
-        let until = expires_at.saturating_add(SESSION_REVOCATION_MARGIN);
-        insert_revocation(&mut tx, sid, until, now).await?;
-        tx.commit().await?;
-        Ok(Some(vec![(sid, until)]))
+        let mut tx = self.begin().await?;
+        let result = async {
+            lock_revocations(tx.conn()).await?;
+            let expires_at: Option<i64> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $4, revoked_reason = $5
+                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
+                 RETURNING expires_at",
+            )
+            .bind(sid)
+            .bind(user_id)
+            .bind(now)
+            .bind(now)
+            .bind(reason)
+            .fetch_optional(tx.conn())
+            .await?;
+            let Some(expires_at) = expires_at else { return Ok(None) };
+            let until = expires_at.saturating_add(SESSION_REVOCATION_MARGIN);
+            insert_revocation(tx.conn(), sid, until, now).await?;
+            Ok(Some(vec![(sid, until)]))
+        }
+        .await;
+        tx.finish(result).await
     }
 
     /// See [`crate::Store::change_password`].
@@ -353,16 +387,19 @@ impl PgStore {
         keep_session: Uuid,
         now: i64,
     ) -> Result<Revoked, StoreError> {
-        let mut tx = begin_revoking(&self.pool).await?;
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(user_id)
-            .bind(password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let revoked = revoke_sessions_in(&mut tx, user_id, Some(keep_session), now, "password change").await?;
-        tx.commit().await?;
-        Ok(revoked)
+        let mut tx = self.begin().await?;
+        let result = async {
+            lock_revocations(tx.conn()).await?;
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(password_hash)
+                .bind(now)
+                .execute(tx.conn())
+                .await?;
+            revoke_sessions_in(tx.conn(), user_id, Some(keep_session), now, "password change").await
+        }
+        .await;
+        tx.finish(result).await
     }
 
     /// See [`crate::Store::set_status`].
@@ -373,33 +410,43 @@ impl PgStore {
         status: UserStatus,
         now: i64,
     ) -> Result<(User, Revoked), StoreError> {
-        let mut tx = begin_revoking(&self.pool).await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("UPDATE users SET status = $2, updated_at = $3 WHERE username_key = $1 RETURNING id")
-                .bind(username.key())
-                .bind(status.as_str())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let id = id.ok_or(StoreError::NotFound)?;
-        let revoked = match status {
-            UserStatus::Disabled => revoke_sessions_in(&mut tx, id, None, now, "account disabled").await?,
-            UserStatus::Active => Vec::new(),
-        };
-        tx.commit().await?;
+        let mut tx = self.begin().await?;
+        let result = async {
+            lock_revocations(tx.conn()).await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "UPDATE users SET status = $2, updated_at = $3 WHERE username_key = $1 RETURNING id",
+            )
+            .bind(username.key())
+            .bind(status.as_str())
+            .bind(now)
+            .fetch_optional(tx.conn())
+            .await?;
+            let id = id.ok_or(StoreError::NotFound)?;
+            let revoked = match status {
+                UserStatus::Disabled => revoke_sessions_in(tx.conn(), id, None, now, "account disabled").await?,
+                UserStatus::Active => Vec::new(),
+            };
+            Ok((id, revoked))
+        }
+        .await;
+        let (id, revoked) = tx.finish(result).await?;
         let user = self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)?;
         Ok((user, revoked))
     }
 
     /// See [`crate::Store::set_roles`].
     pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id = touch_user(&mut tx, username, now).await?;
-        sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-        for role in roles {
-            insert_role(&mut tx, id, role, now).await?;
+        let mut tx = self.begin().await?;
+        let result = async {
+            let id = touch_user(tx.conn(), username, now).await?;
+            sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(id).execute(tx.conn()).await?;
+            for role in roles {
+                insert_role(tx.conn(), id, role, now).await?;
+            }
+            Ok(id)
         }
-        tx.commit().await?;
+        .await;
+        let id = tx.finish(result).await?;
         self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -475,17 +522,18 @@ impl PgStore {
         policy: &ThrottlePolicy,
         now: i64,
     ) -> Result<FailureState, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
+        let result = async {
         // A row lock cannot cover a row that does not exist yet; an advisory lock on the name can.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
             .bind(username_key)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         let row = sqlx::query(
             "SELECT consecutive, last_failure_at, recent, locked_until FROM login_failures WHERE username_key = $1",
         )
         .bind(username_key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn())
         .await?;
         let previous = match row {
             Some(row) => {
@@ -512,10 +560,12 @@ impl PgStore {
         .bind(state.last_failure_at)
         .bind(recent)
         .bind(state.locked_until)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
-        tx.commit().await?;
         Ok(state)
+        }
+        .await;
+        tx.finish(result).await
     }
 
     /// See [`crate::Store::clear_login_failures`].
@@ -548,54 +598,75 @@ impl PgStore {
     }
 }
 
-/// Begins a transaction that will record revocations: takes the revocation lock (so `seq` order
-/// is commit order) and queues the notification (sent at commit, dropped on rollback).
-async fn begin_revoking(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
-    let mut tx = pool.begin().await?;
+/// How long to wait between two connection attempts at start-up.
+const CONNECT_RETRY: Duration = Duration::from_millis(250);
+
+/// Fails fast, with the cause, when no connection can be made within `timeout`: connection
+/// attempts are retried until then (a server starting alongside keycard), then
+/// [`StoreError::Unreachable`]. A refusal by a server that answers (a wrong password, no such
+/// database) is returned at once.
+async fn reachable_within(options: &PgConnectOptions, timeout: Duration) -> Result<(), StoreError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        match tokio::time::timeout_at(deadline, PgConnection::connect_with(options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                return Ok(());
+            }
+            Ok(Err(e)) if crate::error::is_transient(&e) => {
+                tracing::debug!(error = %e, "the database is not reachable yet");
+                last = Some(e);
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_elapsed) => break,
+        }
+        if tokio::time::Instant::now() + CONNECT_RETRY >= deadline {
+            break;
+        }
+        tokio::time::sleep(CONNECT_RETRY).await;
+    }
+    Err(StoreError::Unreachable { waited: timeout, source: last })
+}
+
+/// The first statement of a transaction that will record revocations: takes the revocation lock
+/// (so `seq` order is commit order) and queues the notification (sent at commit, dropped on
+/// rollback).
+async fn lock_revocations(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
         .bind(REVOCATION_LOCK)
         .bind(REVOCATION_CHANNEL)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    Ok(tx)
+    Ok(())
 }
 
 /// Marks the account changed at `now` inside `tx` (locking its row); its id, or
 /// [`StoreError::NotFound`].
-async fn touch_user(tx: &mut Transaction<'static, Postgres>, username: &Username, now: i64) -> Result<i64, StoreError> {
+async fn touch_user(conn: &mut PgConnection, username: &Username, now: i64) -> Result<i64, StoreError> {
     let id: Option<i64> = sqlx::query_scalar("UPDATE users SET updated_at = $2 WHERE username_key = $1 RETURNING id")
         .bind(username.key())
         .bind(now)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
     id.ok_or(StoreError::NotFound)
 }
 
 /// Grants `role` inside `tx`; whether it was new.
-async fn insert_role(
-    tx: &mut Transaction<'static, Postgres>,
-    user_id: i64,
-    role: &Role,
-    now: i64,
-) -> Result<bool, StoreError> {
+async fn insert_role(conn: &mut PgConnection, user_id: i64, role: &Role, now: i64) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT INTO user_roles (user_id, role, granted_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, role) DO NOTHING",
     )
     .bind(user_id)
     .bind(role.as_str())
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Records that `id` is revoked until `until` (keeping the later time if it already is).
-async fn insert_revocation(
-    tx: &mut Transaction<'static, Postgres>,
-    id: Uuid,
-    until: i64,
-    now: i64,
-) -> Result<(), StoreError> {
+async fn insert_revocation(conn: &mut PgConnection, id: Uuid, until: i64, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO revocations (id, expires_at, revoked_at) VALUES ($1, $2, $3)
          ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(revocations.expires_at, excluded.expires_at)",
@@ -603,14 +674,14 @@ async fn insert_revocation(
     .bind(id)
     .bind(until)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 /// Ends every live session of `user_id` but `except` inside `tx`, recording their revocations.
 async fn revoke_sessions_in(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     user_id: i64,
     except: Option<Uuid>,
     now: i64,
@@ -625,13 +696,13 @@ async fn revoke_sessions_in(
     .bind(now)
     .bind(reason)
     .bind(except)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut revoked = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: Uuid = row.try_get("id")?;
         let until = row.try_get::<i64, _>("expires_at")?.max(now).saturating_add(SESSION_REVOCATION_MARGIN);
-        insert_revocation(tx, id, until, now).await?;
+        insert_revocation(conn, id, until, now).await?;
         revoked.push((id, until));
     }
     Ok(revoked)

@@ -3,13 +3,16 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, sqlite::SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Row, Sqlite, sqlite::SqliteRow};
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::model::SESSION_REVOCATION_MARGIN;
 use crate::throttle::{FailureState, ThrottlePolicy};
+use crate::tx::Tx;
 use crate::{
     AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Rotation,
     SessionInfo, StoreError, User, UserStatus, Username,
@@ -55,10 +58,25 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(u32::try_from(connections).unwrap_or(2))
             .acquire_timeout(Duration::from_secs(10))
+            // A safety net under `Tx`: a connection sqlx believes inside a transaction is
+            // closed, never handed out again.
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`: the write lock at once, so two writers
+    /// never deadlock upgrading a read).
+    async fn begin(&self) -> Result<Tx<Sqlite>, StoreError> {
+        Tx::begin(&self.pool, "BEGIN IMMEDIATE").await
+    }
+
+    /// See [`crate::Store::probe_writes`]: rewrites the one row of `write_probe`.
+    pub async fn probe_writes(&self, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE write_probe SET written_at = ?1 WHERE id = 1").bind(now).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes every connection (checkpointing the WAL).
@@ -76,28 +94,26 @@ impl SqliteStore {
     /// username (case-insensitively) is taken.
     #[instrument(skip_all, fields(username = ?new.username.as_str()))]
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
-        )
-        .bind(new.username.as_str())
-        .bind(new.username.key())
-        .bind(new.email.map(Email::as_str))
-        .bind(new.password_hash)
-        .bind(new.now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for role in new.roles {
-            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, granted_at) VALUES (?1, ?2, ?3)")
-                .bind(id)
-                .bind(role.as_str())
-                .bind(new.now)
-                .execute(&mut *tx)
-                .await?;
+        let mut tx = self.begin().await?;
+        let result = async {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
+            )
+            .bind(new.username.as_str())
+            .bind(new.username.key())
+            .bind(new.email.map(Email::as_str))
+            .bind(new.password_hash)
+            .bind(new.now)
+            .fetch_one(tx.conn())
+            .await?;
+            for role in new.roles {
+                insert_role(tx.conn(), id, role, new.now).await?;
+            }
+            Ok(id)
         }
-        tx.commit().await?;
-        Ok(id)
+        .await;
+        tx.finish(result).await
     }
 
     /// Whether an account with this (canonical) username exists.
@@ -145,21 +161,13 @@ impl SqliteStore {
     /// if there is no such account.
     #[instrument(skip_all, fields(role = %role))]
     pub async fn grant_role(&self, username: &Username, role: &Role, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?1")
-            .bind(username.key())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let id = id.ok_or(StoreError::NotFound)?;
-        let done = sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, granted_at) VALUES (?1, ?2, ?3)")
-            .bind(id)
-            .bind(role.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE users SET updated_at = ?2 WHERE id = ?1").bind(id).bind(now).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.begin().await?;
+        let result = async {
+            let id = touch_user(tx.conn(), username, now).await?;
+            insert_role(tx.conn(), id, role, now).await
+        }
+        .await;
+        tx.finish(result).await
     }
 
     /// Records a new login session.
@@ -242,18 +250,23 @@ impl SqliteStore {
         reason: &str,
         revocations: &[(Uuid, i64)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL")
+        let mut tx = self.begin().await?;
+        let result = async {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+            )
             .bind(sid.to_string())
             .bind(now)
             .bind(reason)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
-        for (id, expires_at) in revocations {
-            insert_revocation(&mut tx, *id, *expires_at, now).await?;
+            for (id, expires_at) in revocations {
+                insert_revocation(tx.conn(), *id, *expires_at, now).await?;
+            }
+            Ok(())
         }
-        tx.commit().await?;
-        Ok(())
+        .await;
+        tx.finish(result).await
     }
 
     /// See [`crate::Store::load_live_revocations`]: up to `limit` revocations in force at `now`
@@ -320,10 +333,9 @@ impl SqliteStore {
         now: i64,
         reason: &str,
     ) -> Result<Revoked, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let revoked = revoke_sessions_in(&mut tx, user_id, except, now, reason).await?;
-        tx.commit().await?;
-        Ok(revoked)
+        let mut tx = self.begin().await?;
+        let result = revoke_sessions_in(tx.conn(), user_id, except, now, reason).await;
+        tx.finish(result).await
     }
 
     /// Ends session `sid` if it belongs to `user_id`; `Ok(None)` if it does not exist or is not
@@ -357,16 +369,18 @@ impl SqliteStore {
         keep_session: Uuid,
         now: i64,
     ) -> Result<Revoked, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(user_id)
-            .bind(password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let revoked = revoke_sessions_in(&mut tx, user_id, Some(keep_session), now, "password change").await?;
-        tx.commit().await?;
-        Ok(revoked)
+        let mut tx = self.begin().await?;
+        let result = async {
+            sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
+                .bind(user_id)
+                .bind(password_hash)
+                .bind(now)
+                .execute(tx.conn())
+                .await?;
+            revoke_sessions_in(tx.conn(), user_id, Some(keep_session), now, "password change").await
+        }
+        .await;
+        tx.finish(result).await
     }
 
     /// Sets an account's status; disabling also ends all its sessions, in the same transaction.
@@ -378,20 +392,25 @@ impl SqliteStore {
         status: UserStatus,
         now: i64,
     ) -> Result<(User, Revoked), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("UPDATE users SET status = ?2, updated_at = ?3 WHERE username_key = ?1 RETURNING id")
-                .bind(username.key())
-                .bind(status.as_str())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let id = id.ok_or(StoreError::NotFound)?;
-        let revoked = match status {
-            UserStatus::Disabled => revoke_sessions_in(&mut tx, id, None, now, "account disabled").await?,
-            UserStatus::Active => Vec::new(),
-        };
-        tx.commit().await?;
+        let mut tx = self.begin().await?;
+        let result = async {
+            let id: Option<i64> = sqlx::query_scalar(
+                "UPDATE users SET status = ?2, updated_at = ?3 WHERE username_key = ?1 RETURNING id",
+            )
+            .bind(username.key())
+            .bind(status.as_str())
+            .bind(now)
+            .fetch_optional(tx.conn())
+            .await?;
+            let id = id.ok_or(StoreError::NotFound)?;
+            let revoked = match status {
+                UserStatus::Disabled => revoke_sessions_in(tx.conn(), id, None, now, "account disabled").await?,
+                UserStatus::Active => Vec::new(),
+            };
+            Ok((id, revoked))
+        }
+        .await;
+        let (id, revoked) = tx.finish(result).await?;
         let user = self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)?;
         Ok((user, revoked))
     }
@@ -399,24 +418,17 @@ impl SqliteStore {
     /// Replaces an account's roles, in one transaction. [`StoreError::NotFound`] if there is no
     /// such account.
     pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("UPDATE users SET updated_at = ?2 WHERE username_key = ?1 RETURNING id")
-                .bind(username.key())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let id = id.ok_or(StoreError::NotFound)?;
-        sqlx::query("DELETE FROM user_roles WHERE user_id = ?1").bind(id).execute(&mut *tx).await?;
-        for role in roles {
-            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, granted_at) VALUES (?1, ?2, ?3)")
-                .bind(id)
-                .bind(role.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+        let mut tx = self.begin().await?;
+        let result = async {
+            let id = touch_user(tx.conn(), username, now).await?;
+            sqlx::query("DELETE FROM user_roles WHERE user_id = ?1").bind(id).execute(tx.conn()).await?;
+            for role in roles {
+                insert_role(tx.conn(), id, role, now).await?;
+            }
+            Ok(id)
         }
-        tx.commit().await?;
+        .await;
+        let id = tx.finish(result).await?;
         self.get_user_by_id(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -490,12 +502,13 @@ impl SqliteStore {
         policy: &ThrottlePolicy,
         now: i64,
     ) -> Result<FailureState, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
+        let result = async {
         let row = sqlx::query(
             "SELECT consecutive, last_failure_at, recent, locked_until FROM login_failures WHERE username_key = ?1",
         )
         .bind(username_key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn())
         .await?;
         let previous = match row {
             Some(row) => {
@@ -522,10 +535,12 @@ impl SqliteStore {
         .bind(state.last_failure_at)
         .bind(recent)
         .bind(state.locked_until)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
-        tx.commit().await?;
         Ok(state)
+        }
+        .await;
+        tx.finish(result).await
     }
 
     /// Clears the failure count of an account name after a successful login.
@@ -559,12 +574,7 @@ impl SqliteStore {
 }
 
 /// Records that `id` is revoked until `until` (keeping the later time if it already is).
-async fn insert_revocation(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    id: Uuid,
-    until: i64,
-    now: i64,
-) -> Result<(), StoreError> {
+async fn insert_revocation(conn: &mut SqliteConnection, id: Uuid, until: i64, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO revocations (id, expires_at, revoked_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
@@ -572,14 +582,35 @@ async fn insert_revocation(
     .bind(id.to_string())
     .bind(until)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
+/// Marks the account changed at `now`; its id, or [`StoreError::NotFound`].
+async fn touch_user(conn: &mut SqliteConnection, username: &Username, now: i64) -> Result<i64, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar("UPDATE users SET updated_at = ?2 WHERE username_key = ?1 RETURNING id")
+        .bind(username.key())
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+    id.ok_or(StoreError::NotFound)
+}
+
+/// Grants `role`; whether it was new.
+async fn insert_role(conn: &mut SqliteConnection, user_id: i64, role: &Role, now: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role, granted_at) VALUES (?1, ?2, ?3)")
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Ends every live session of `user_id` but `except` inside `tx`, recording their revocations.
 async fn revoke_sessions_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conn: &mut SqliteConnection,
     user_id: i64,
     except: Option<Uuid>,
     now: i64,
@@ -595,14 +626,14 @@ async fn revoke_sessions_in(
     .bind(now)
     .bind(reason)
     .bind(except.as_deref())
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut revoked = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: String = row.try_get("id")?;
         let id = Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("sessions.id is not a UUID"))?;
         let until = row.try_get::<i64, _>("expires_at")?.max(now).saturating_add(SESSION_REVOCATION_MARGIN);
-        insert_revocation(tx, id, until, now).await?;
+        insert_revocation(conn, id, until, now).await?;
         revoked.push((id, until));
     }
     Ok(revoked)

@@ -2,7 +2,8 @@
 //! request-path operation.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
@@ -43,24 +44,79 @@ pub enum Backend {
 /// Every operation a request waits for gives up after [`StoreOptions::timeout`] with
 /// [`StoreError::Unavailable`], so a database that stops answering turns into prompt 503s, not
 /// hung requests.
+///
+/// The store also remembers whether the database refuses writes (a full disk:
+/// [`StoreError::WritesRefused`]) from the moment a write is refused until one succeeds again;
+/// [`Store::check_writes`] reports it (for `/readyz`).
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
     timeout: Duration,
+    writes: Arc<WriteHealth>,
 }
 
-/// Runs `$call` on whichever backend `$self` has, bound to `$store`, under the time limit.
+/// How often, at most, [`Store::check_writes`] tries a write while writes are refused.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the database took the last write, shared by every clone of a [`Store`].
+#[derive(Debug, Default)]
+struct WriteHealth {
+    state: Mutex<WriteState>,
+}
+
+#[derive(Debug, Default)]
+struct WriteState {
+    /// Why writes are refused, since the last refusal, until a write succeeds.
+    refused: Option<&'static str>,
+    /// When [`Store::check_writes`] last tried a write.
+    probed: Option<Instant>,
+}
+
+impl WriteHealth {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriteState> {
+        // Nothing can panic while the lock is held; a poisoned state is still a valid one.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the outcome of an operation; `wrote`: whether its success proves a write.
+    fn record<T>(&self, result: &Result<T, StoreError>, wrote: bool) {
+        match result {
+            Err(StoreError::WritesRefused(reason)) => {
+                if self.lock().refused.replace(reason).is_none() {
+                    tracing::error!(%reason, "the database refuses writes: answering 503 until it takes them again");
+                }
+            }
+            Ok(_) if wrote => {
+                if self.lock().refused.take().is_some() {
+                    tracing::info!("the database takes writes again");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs `$call` on whichever backend `$self` has, bound to `$store`, under the time limit;
+/// `write` when its success proves that the database takes writes.
 macro_rules! on_backend {
     ($self:ident, $store:ident => $call:expr) => {
-        $self
+        on_backend!($self, false, $store => $call)
+    };
+    ($self:ident, write, $store:ident => $call:expr) => {
+        on_backend!($self, true, $store => $call)
+    };
+    ($self:ident, $wrote:literal, $store:ident => $call:expr) => {{
+        let result = $self
             .timed(async {
                 match &$self.backend {
                     Backend::Sqlite($store) => $call.await,
                     Backend::Postgres($store) => $call.await,
                 }
             })
-            .await
-    };
+            .await;
+        $self.writes.record(&result, $wrote);
+        result
+    }};
 }
 
 impl Store {
@@ -80,7 +136,7 @@ impl Store {
             }
             _ => return Err(StoreError::UnsupportedUrl),
         };
-        Ok(Self { backend, timeout: options.timeout })
+        Ok(Self { backend, timeout: options.timeout, writes: Arc::default() })
     }
 
     /// The backend, for what only one of them has (PostgreSQL's `LISTEN`).
@@ -113,10 +169,32 @@ impl Store {
         on_backend!(self, s => s.ping())
     }
 
+    /// Why the database refuses writes, if the last write it was asked for was refused (and
+    /// none has succeeded since).
+    pub fn writes_refused(&self) -> Option<&'static str> {
+        self.writes.lock().refused
+    }
+
+    /// Whether the database takes writes, for readiness checks. Writes nothing while writes
+    /// succeed (the requests' own writes tell); while they are refused, rewrites one row of
+    /// `write_probe` at most once a [`PROBE_EVERY`], so the store notices by itself that space
+    /// has returned. [`StoreError::WritesRefused`] while they still are.
+    pub async fn check_writes(&self, now: i64) -> Result<(), StoreError> {
+        {
+            let mut state = self.writes.lock();
+            let Some(reason) = state.refused else { return Ok(()) };
+            if state.probed.is_some_and(|at| at.elapsed() < PROBE_EVERY) {
+                return Err(StoreError::WritesRefused(reason));
+            }
+            state.probed = Some(Instant::now());
+        }
+        on_backend!(self, write, s => s.probe_writes(now))
+    }
+
     /// Creates an account with its roles, in one transaction. [`StoreError::Conflict`] when the
     /// username (case-insensitively) is taken.
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<i64, StoreError> {
-        on_backend!(self, s => s.create_user(new))
+        on_backend!(self, write, s => s.create_user(new))
     }
 
     /// Whether an account with this (canonical) username exists.
@@ -147,12 +225,12 @@ impl Store {
     /// Grants `role` to the account; `Ok(false)` if it already had it, [`StoreError::NotFound`]
     /// if there is no such account.
     pub async fn grant_role(&self, username: &Username, role: &Role, now: i64) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.grant_role(username, role, now))
+        on_backend!(self, write, s => s.grant_role(username, role, now))
     }
 
     /// Records a new login session.
     pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
-        on_backend!(self, s => s.create_session(session))
+        on_backend!(self, write, s => s.create_session(session))
     }
 
     /// Replaces the session's refresh token `old_jti` by `new_jti` if, and only if, `old_jti` is
@@ -179,7 +257,7 @@ impl Store {
         reason: &str,
         revocations: &[(Uuid, i64)],
     ) -> Result<(), StoreError> {
-        on_backend!(self, s => s.revoke_session(sid, now, reason, revocations))
+        on_backend!(self, write, s => s.revoke_session(sid, now, reason, revocations))
     }
 
     /// Every revocation still in force at `now`, handed to `sink` page by page in `seq` order (a
@@ -214,10 +292,12 @@ impl Store {
 
     /// Deletes revocations and sessions that can no longer matter at `now`; returns rows deleted.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        match &self.backend {
+        let result = match &self.backend {
             Backend::Sqlite(s) => s.purge_expired(now).await,
             Backend::Postgres(s) => s.purge_expired(now).await,
-        }
+        };
+        self.writes.record(&result, false);
+        result
     }
 
     /// Live sessions of an account, newest first.
@@ -257,7 +337,7 @@ impl Store {
         keep_session: Uuid,
         now: i64,
     ) -> Result<Revoked, StoreError> {
-        on_backend!(self, s => s.change_password(user_id, password_hash, keep_session, now))
+        on_backend!(self, write, s => s.change_password(user_id, password_hash, keep_session, now))
     }
 
     /// Sets an account's status; disabling also ends all its sessions, in the same transaction.
@@ -268,13 +348,13 @@ impl Store {
         status: UserStatus,
         now: i64,
     ) -> Result<(User, Revoked), StoreError> {
-        on_backend!(self, s => s.set_status(username, status, now))
+        on_backend!(self, write, s => s.set_status(username, status, now))
     }
 
     /// Replaces an account's roles, in one transaction. [`StoreError::NotFound`] if there is no
     /// such account.
     pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
-        on_backend!(self, s => s.set_roles(username, roles, now))
+        on_backend!(self, write, s => s.set_roles(username, roles, now))
     }
 
     /// Records a security event.
@@ -284,7 +364,7 @@ impl Store {
 
     /// Records several security events in as few statements as possible.
     pub async fn record_audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        on_backend!(self, s => s.record_audit_batch(events))
+        on_backend!(self, write, s => s.record_audit_batch(events))
     }
 
     /// Security events matching `filter`, newest first.
@@ -304,7 +384,7 @@ impl Store {
         policy: &ThrottlePolicy,
         now: i64,
     ) -> Result<FailureState, StoreError> {
-        on_backend!(self, s => s.record_login_failure(username_key, policy, now))
+        on_backend!(self, write, s => s.record_login_failure(username_key, policy, now))
     }
 
     /// Clears the failure count of an account name after a successful login.

@@ -1,4 +1,5 @@
-//! Test support (feature `test-support`): a fresh, private PostgreSQL schema per test.
+//! Test support (feature `test-support`): a fresh, private PostgreSQL schema per test, and a tiny
+//! filesystem to fill up.
 //!
 //! The server comes from `KEYCARD_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`). When it cannot be reached, a test fails if `CI` or
@@ -70,5 +71,70 @@ impl Drop for PgSchema {
             })
         });
         let _ = dropped.join();
+    }
+}
+
+/// A tiny filesystem of its own (a tmpfs mounted on a fresh temporary directory, unmounted when
+/// this is dropped), for tests of what happens when the disk is full.
+#[derive(Debug)]
+pub struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    /// Mounts a tmpfs of `bytes`; `None` (after printing why) when that is impossible here (not
+    /// root, no `mount`) and backends are not required. Panics if they are.
+    pub fn mount(bytes: u64) -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("creating a mount point: {e}"));
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(TinyDisk { dir }),
+            failed => {
+                let why = match failed {
+                    Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                if backends_required() {
+                    panic!("cannot mount a {bytes}-byte tmpfs ({why}) and CI requires it (run as root)");
+                }
+                eprintln!("skipped: cannot mount a {bytes}-byte tmpfs ({why}); run as root, or set CI=1 to fail");
+                None
+            }
+        }
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills every free byte with a file of its own (`filler`): from now on, writes that need
+    /// space fail with `ENOSPC`.
+    pub fn fill(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.filler()).unwrap_or_else(|e| panic!("creating the filler: {e}"));
+        let block = vec![0u8; 4096];
+        // Whole blocks, then single bytes into the last partial block.
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&[0]).is_ok() {}
+        let _ = file.sync_all();
+    }
+
+    /// Deletes the filler: space is back.
+    pub fn free(&self) {
+        let _ = std::fs::remove_file(self.filler());
+    }
+
+    fn filler(&self) -> std::path::PathBuf {
+        self.dir.path().join("filler")
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
     }
 }

@@ -272,3 +272,90 @@ async fn audit_events_can_be_written_in_one_batch(store: Store) {
     assert_eq!(read.len(), 600);
     assert_eq!(read[0].username.as_deref(), Some("u599"));
 }
+
+/// Issue 11: a COMMIT that failed on a full disk must not leave its connection in the pool
+/// inside an open transaction (every later write on it acknowledged and never committed).
+/// SQLite on a 2 MiB tmpfs (root only; skipped otherwise, failing with `CI=1`).
+#[tokio::test]
+async fn sqlite_on_a_full_disk_every_acknowledged_write_is_stored_and_survives_a_restart() {
+    use sqlx::Connection;
+
+    let Some(disk) = crate::testing::TinyDisk::mount(2 << 20) else { return };
+    let path = disk.path().join("keycard.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url).await.unwrap();
+    let owner = add_user(&store, "owner", &[]).await;
+    let sessions: Vec<Uuid> = (0..60).map(|_| Uuid::now_v7()).collect();
+    for sid in &sessions {
+        store.create_session(&session(*sid, owner, Uuid::new_v4())).await.unwrap();
+    }
+    // Rows as big as a real registration's (an Argon2id PHC string is ~100 bytes).
+    let hash = format!("$argon2id$v=19$m=19456,t=2,p=1${}", "x".repeat(86));
+    let mut users = Vec::new();
+    let mut revoked = Vec::new();
+    let mut refused = 0;
+    let write = async |store: &Store, i: usize, users: &mut Vec<String>, revoked: &mut Vec<Uuid>| {
+        let name = format!("user{i}");
+        let username = Username::parse(&name).unwrap();
+        let new = NewUser { username: &username, email: None, password_hash: &hash, roles: &[], now: 100 };
+        let mut refusals = 0;
+        match store.create_user(&new).await {
+            Ok(_) => users.push(name),
+            Err(e) if e.is_unavailable() => refusals += 1,
+            Err(e) => panic!("registration {i}: {e:?} is not a refusal to write"),
+        }
+        if let Some(sid) = sessions.get(i) {
+            match store.revoke_session(*sid, 200, "logout", &[(*sid, 5_000)]).await {
+                Ok(()) => revoked.push(*sid),
+                Err(e) if e.is_unavailable() => refusals += 1,
+                Err(e) => panic!("logout {i}: {e:?} is not a refusal to write"),
+            }
+        }
+        refusals
+    };
+    let stored = async |users: &[String], revoked: &[Uuid]| {
+        // An independent, read-only connection: what is really committed.
+        let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=ro")).await.unwrap();
+        for name in users {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?1")
+                .bind(name)
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap();
+            assert!(found.is_some(), "{name} was acknowledged but is not stored");
+        }
+        for sid in revoked {
+            let found: Option<i64> = sqlx::query_scalar("SELECT expires_at FROM revocations WHERE id = ?1")
+                .bind(sid.to_string())
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap();
+            assert!(found.is_some(), "revocation {sid} was acknowledged but is not stored");
+        }
+        conn.close().await.unwrap();
+    };
+
+    disk.fill();
+    for i in 0..40 {
+        refused += write(&store, i, &mut users, &mut revoked).await;
+    }
+    assert!(refused > 0, "the full disk refused nothing: the test did not fill it");
+    stored(&users, &revoked).await;
+
+    disk.free();
+    for i in 40..60 {
+        assert_eq!(write(&store, i, &mut users, &mut revoked).await, 0, "write {i} refused after space returned");
+    }
+    stored(&users, &revoked).await;
+
+    store.close().await;
+    let store = Store::connect(&url).await.unwrap();
+    for name in &users {
+        assert!(store.user_exists(&Username::parse(name).unwrap()).await.unwrap(), "{name} lost in the restart");
+    }
+    let live: Vec<Uuid> = store.live_revocations(300).await.unwrap().into_iter().map(|(id, _)| id).collect();
+    for sid in &revoked {
+        assert!(live.contains(sid), "revocation {sid} lost in the restart");
+    }
+    store.close().await;
+}

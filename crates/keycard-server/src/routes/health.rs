@@ -17,10 +17,18 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers. Redis is reported but optional: without it keycard works on
-/// the database alone.
+/// Readiness: the database answers and takes writes. Redis is reported but optional: without it
+/// keycard works on the database alone.
+///
+/// Whether the database takes writes is what the last write said (a full disk refuses them);
+/// while it refuses them, each check tries one harmless write (at most once a second), so
+/// readiness returns by itself once space does. No write at all while writes succeed.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
+    let ready = match state.store.ping().await {
+        Ok(()) => state.store.check_writes(state.now()).await,
+        Err(e) => Err(e),
+    };
+    match ready {
         Ok(()) => {
             let mut body = json!({ "status": "ready", "database": state.store.kind() });
             if let Some(redis) = &state.redis {
@@ -28,9 +36,18 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             }
             (StatusCode::OK, Json(body))
         }
+        Err(keycard_store::StoreError::WritesRefused(reason)) => {
+            let body = json!({
+                "msg": "Service temporarily unavailable",
+                "database": state.store.kind(),
+                "reason": format!("the database refuses writes: {reason}"),
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
         Err(e) => {
             tracing::warn!(error = ?e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "msg": "Service temporarily unavailable" })))
+            let body = json!({ "msg": "Service temporarily unavailable", "reason": "the database does not answer" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
     }
 }

@@ -17,3 +17,4 @@ mod protected;
 mod proxy;
 mod refresh;
 mod register;
+mod storage_full;
