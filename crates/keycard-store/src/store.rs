@@ -80,18 +80,12 @@ impl WriteHealth {
 
     /// Records the outcome of an operation; `wrote`: whether its success proves a write.
     fn record<T>(&self, result: &Result<T, StoreError>, wrote: bool) {
-        match result {
-            Err(StoreError::WritesRefused(reason)) => {
-                if self.lock().refused.replace(reason).is_none() {
-                    tracing::error!(%reason, "the database refuses writes: answering 503 until it takes them again");
-                }
+        if let Err(StoreError::WritesRefused(reason)) = result {
+            if self.lock().refused.replace(reason).is_none() {
+                tracing::error!(%reason, "the database refuses writes: answering 503 until it takes them again");
             }
-            Ok(_) if wrote => {
-                if self.lock().refused.take().is_some() {
-                    tracing::info!("the database takes writes again");
-                }
-            }
-            _ => {}
+        } else if wrote && result.is_ok() && self.lock().refused.take().is_some() {
+            tracing::info!("the database takes writes again");
         }
     }
 }

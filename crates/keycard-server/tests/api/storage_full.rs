@@ -4,7 +4,7 @@
 //! keycard takes writes again by itself; and every acknowledged account and logout is still
 //! there after a graceful restart and after a `kill -9`.
 //!
-//! SQLite on a 2 MiB tmpfs of the test's own (root only: skipped otherwise, failing with `CI=1`).
+//! SQLite on an 8 MiB tmpfs of the test's own (room for the WAL to reach its 4 MiB checkpoint) (root only: skipped otherwise, failing with `CI=1`).
 //! Before the fix, a `COMMIT` that failed on the full disk left its pooled connection inside an
 //! open transaction, and every later write on it was acknowledged and never committed.
 //!
@@ -184,7 +184,7 @@ fn database_on(disk: &TinyDisk) -> (PathBuf, String) {
 
 #[tokio::test]
 async fn on_a_full_disk_nothing_is_acknowledged_that_a_restart_loses() {
-    let Some(disk) = TinyDisk::mount(2 << 20) else { return };
+    let Some(disk) = TinyDisk::mount(8 << 20) else { return };
     let (db, url) = database_on(&disk);
     let app = spawn_app_with(|s| s.database_url = url).await;
     let mut ledger = Ledger::default();
@@ -198,7 +198,7 @@ async fn on_a_full_disk_nothing_is_acknowledged_that_a_restart_loses() {
 
 #[tokio::test]
 async fn on_a_full_disk_nothing_is_acknowledged_that_a_kill_9_loses() {
-    let Some(disk) = TinyDisk::mount(2 << 20) else { return };
+    let Some(disk) = TinyDisk::mount(8 << 20) else { return };
     let (db, url) = database_on(&disk);
     let dir = tempfile::tempdir().unwrap();
     let envs = [("KEYCARD_DATABASE_URL", url.as_str()), ("KEYCARD_RATE_LIMIT", "0")];
