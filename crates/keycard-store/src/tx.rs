@@ -98,3 +98,85 @@ impl<DB: Database> Drop for Tx<DB> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+    use sqlx::postgres::PgPoolOptions;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
+
+    use super::Tx;
+    use crate::StoreError;
+
+    /// One pooled SQLite connection (so a reused one would be the same) and `parent`/`child`
+    /// tables whose foreign key is checked at `COMMIT`.
+    async fn sqlite_pool(dir: &tempfile::TempDir) -> (SqlitePool, String) {
+        let url = format!("sqlite://{}", dir.path().join("tx.db").display());
+        let options = url.parse::<SqliteConnectOptions>().unwrap().create_if_missing(true).foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        (pool, url)
+    }
+
+    async fn parents_committed(url: &str) -> Vec<i64> {
+        let mut other = SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM parent ORDER BY id").fetch_all(&mut other).await.unwrap()
+    }
+
+    /// SQLite keeps the transaction open when `COMMIT` fails on a deferred foreign key (as it
+    /// may after `SQLITE_FULL`): its connection must not serve the next write.
+    #[tokio::test]
+    async fn sqlite_a_connection_whose_commit_failed_is_closed_and_the_next_write_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, url) = sqlite_pool(&dir).await;
+        let mut tx = Tx::begin(&pool, "BEGIN IMMEDIATE").await.unwrap();
+        let result = async {
+            sqlx::query("INSERT INTO child (parent) VALUES (42)").execute(tx.conn()).await?;
+            Ok(())
+        }
+        .await;
+        assert!(tx.finish(result).await.is_err(), "the COMMIT should have failed");
+        sqlx::query("INSERT INTO parent (id) VALUES (1)").execute(&pool).await.unwrap();
+        assert_eq!(parents_committed(&url).await, vec![1], "the write after a failed COMMIT was not committed");
+        pool.close().await;
+    }
+
+    /// A transaction dropped half-way (a time limit) takes its connection with it.
+    #[tokio::test]
+    async fn sqlite_an_abandoned_transaction_is_rolled_back_with_its_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, url) = sqlite_pool(&dir).await;
+        let mut tx = Tx::begin(&pool, "BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO parent (id) VALUES (7)").execute(tx.conn()).await.unwrap();
+        drop(tx);
+        sqlx::query("INSERT INTO parent (id) VALUES (1)").execute(&pool).await.unwrap();
+        assert_eq!(parents_committed(&url).await, vec![1]);
+        pool.close().await;
+    }
+
+    /// PostgreSQL: a `COMMIT` refused (here by a deferred unique constraint) closes the
+    /// connection too; the pool hands out another backend.
+    #[tokio::test]
+    async fn postgres_a_connection_whose_commit_failed_is_closed() {
+        let Some(schema) = crate::testing::PgSchema::create().await else { return };
+        let pool = PgPoolOptions::new().max_connections(1).connect(&schema.url).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE u (x INT UNIQUE DEFERRABLE INITIALLY DEFERRED)").execute(&pool).await.unwrap();
+        let mut tx = Tx::begin(&pool, "BEGIN").await.unwrap();
+        let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(tx.conn()).await.unwrap();
+        let result = async {
+            sqlx::query("INSERT INTO u (x) VALUES (1), (1)").execute(tx.conn()).await?;
+            Ok(())
+        }
+        .await;
+        assert!(matches!(tx.finish(result).await, Err(StoreError::Conflict)));
+        let next: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&pool).await.unwrap();
+        assert_ne!(next, backend, "the connection whose COMMIT failed went back to the pool");
+        pool.close().await;
+    }
+}
