@@ -503,43 +503,7 @@ impl SqliteStore {
         now: i64,
     ) -> Result<FailureState, StoreError> {
         let mut tx = self.begin().await?;
-        let result = async {
-        let row = sqlx::query(
-            "SELECT consecutive, last_failure_at, recent, locked_until FROM login_failures WHERE username_key = ?1",
-        )
-        .bind(username_key)
-        .fetch_optional(tx.conn())
-        .await?;
-        let previous = match row {
-            Some(row) => {
-                let recent: String = row.try_get("recent")?;
-                Some(FailureState {
-                    consecutive: u32::try_from(row.try_get::<i64, _>("consecutive")?).unwrap_or(u32::MAX),
-                    last_failure_at: row.try_get("last_failure_at")?,
-                    recent: FailureState::parse_recent(&recent),
-                    locked_until: row.try_get("locked_until")?,
-                })
-            }
-            None => None,
-        };
-        let state = policy.after_failure(previous, now);
-        let recent = state.recent_text();
-        sqlx::query(
-            "INSERT INTO login_failures (username_key, consecutive, last_failure_at, recent, locked_until)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (username_key) DO UPDATE SET consecutive = excluded.consecutive,
-                 last_failure_at = excluded.last_failure_at, recent = excluded.recent, locked_until = excluded.locked_until",
-        )
-        .bind(username_key)
-        .bind(i64::from(state.consecutive))
-        .bind(state.last_failure_at)
-        .bind(recent)
-        .bind(state.locked_until)
-        .execute(tx.conn())
-        .await?;
-        Ok(state)
-        }
-        .await;
+        let result = record_failure_in(tx.conn(), username_key, policy, now).await;
         tx.finish(result).await
     }
 
@@ -571,6 +535,49 @@ impl SqliteStore {
         }
         Ok((revoked, next))
     }
+}
+
+/// Records a failed login for `username_key` under `policy` inside a transaction on `conn`.
+async fn record_failure_in(
+    conn: &mut SqliteConnection,
+    username_key: &str,
+    policy: &ThrottlePolicy,
+    now: i64,
+) -> Result<FailureState, StoreError> {
+    let row = sqlx::query(
+        "SELECT consecutive, last_failure_at, recent, locked_until FROM login_failures WHERE username_key = ?1",
+    )
+    .bind(username_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let previous = match row {
+        Some(row) => {
+            let recent: String = row.try_get("recent")?;
+            Some(FailureState {
+                consecutive: u32::try_from(row.try_get::<i64, _>("consecutive")?).unwrap_or(u32::MAX),
+                last_failure_at: row.try_get("last_failure_at")?,
+                recent: FailureState::parse_recent(&recent),
+                locked_until: row.try_get("locked_until")?,
+            })
+        }
+        None => None,
+    };
+    let state = policy.after_failure(previous, now);
+    let recent = state.recent_text();
+    sqlx::query(
+        "INSERT INTO login_failures (username_key, consecutive, last_failure_at, recent, locked_until)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (username_key) DO UPDATE SET consecutive = excluded.consecutive,
+             last_failure_at = excluded.last_failure_at, recent = excluded.recent, locked_until = excluded.locked_until",
+    )
+    .bind(username_key)
+    .bind(i64::from(state.consecutive))
+    .bind(state.last_failure_at)
+    .bind(recent)
+    .bind(state.locked_until)
+    .execute(&mut *conn)
+    .await?;
+    Ok(state)
 }
 
 /// Records that `id` is revoked until `until` (keeping the later time if it already is).
