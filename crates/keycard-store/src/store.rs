@@ -163,12 +163,6 @@ impl Store {
         on_backend!(self, s => s.ping())
     }
 
-    /// Why the database refuses writes, if the last write it was asked for was refused (and
-    /// none has succeeded since).
-    pub fn writes_refused(&self) -> Option<&'static str> {
-        self.writes.lock().refused
-    }
-
     /// Whether the database takes writes, for readiness checks. Writes nothing while writes
     /// succeed (the requests' own writes tell); while they are refused, rewrites one row of
     /// `write_probe` at most once a [`PROBE_EVERY`], so the store notices by itself that space
