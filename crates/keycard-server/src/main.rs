@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use keycard_server::cli::{Cli, run};
@@ -16,7 +17,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Everything that matters (requests in flight, the audit queue, the database) is finished
+    // when `run` returns: do not let a lingering blocking thread hold the exit up.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
@@ -24,3 +29,6 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Longest wait for the runtime's threads at exit.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(100);
