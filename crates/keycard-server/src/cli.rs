@@ -135,6 +135,9 @@ pub struct ServeArgs {
     /// PEM private key: serve HTTPS (with --tls-cert).
     #[arg(long, env = "KEYCARD_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Connection timeouts and caps.
+    #[command(flatten)]
+    pub connections: crate::serve::ConnectionLimits,
     /// Log line format.
     #[arg(long, env = "KEYCARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -240,6 +243,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
+    // Connections are files: allow as many as the hard limit does.
+    if let Err(e) = crate::serve::raise_fd_limit() {
+        tracing::warn!(error = %e, "cannot read the open file limit");
+    }
     let (jwt_secret, source) = settings::resolve_secret(std::env::var(SECRET_ENV).ok(), &args.secret_file)?;
     match &source {
         SecretSource::Environment => tracing::info!("JWT secret read from {SECRET_ENV}"),
@@ -274,6 +281,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (Some(cert), Some(key)) => Some(crate::settings::TlsFiles { cert, key }),
             _ => None,
         },
+        connections: args.connections,
     };
     tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
     let app = Application::build(settings).await?;

@@ -3,7 +3,7 @@
 //! Built on `keycard-token` (tokens), `keycard-axum` (extractors) and `keycard-store` (storage)
 //! exactly as an outside user would use them. This crate adds password hashing
 //! ([`password`]), the routes ([`routes`]), configuration ([`settings`]), logging
-//! ([`telemetry`]) and the command line ([`cli`]); `main.rs` only runs [`cli::run`].
+//! ([`telemetry`]), connection handling ([`serve`]) and the command line ([`cli`]); `main.rs` only runs [`cli::run`].
 
 pub mod accounts;
 pub mod audit;
@@ -15,6 +15,7 @@ pub mod middleware;
 pub mod password;
 pub mod routes;
 pub mod security;
+pub mod serve;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -1,6 +1,8 @@
 //! The `keycard` binary: parses the command line and runs it.
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use keycard_server::cli::{Cli, run};
@@ -10,15 +12,23 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            // Not `eprintln!`: it panics when stderr cannot be written (`2>/dev/full`).
+            let _ = writeln!(std::io::stderr(), "error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Everything that matters (requests in flight, the audit queue, the database) is finished
+    // when `run` returns: do not let a lingering blocking thread hold the exit up.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// Longest wait for the runtime's threads at exit.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(100);

@@ -58,6 +58,8 @@ pub struct Settings {
     pub client_ip: crate::extract::ClientIpConfig,
     /// Serve HTTPS with these PEM files.
     pub tls: Option<TlsFiles>,
+    /// Header-read and idle timeouts, connection caps; see [`crate::serve`].
+    pub connections: crate::serve::ConnectionLimits,
 }
 
 /// PEM certificate chain and private key for HTTPS.
@@ -89,6 +91,7 @@ impl Settings {
             rate_limit_per_minute: 60,
             client_ip: crate::extract::ClientIpConfig::default(),
             tls: None,
+            connections: crate::serve::ConnectionLimits::default(),
         }
     }
 }

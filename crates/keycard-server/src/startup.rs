@@ -169,7 +169,8 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     request_timeout: Duration,
-    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    connections: crate::serve::ConnectionLimits,
     revocation_cursor: i64,
     revocation_resync: Duration,
     audit_writer: tokio::task::JoinHandle<()>,
@@ -213,14 +214,7 @@ impl Application {
         let revocation_cursor = store.revocation_cursor().await.context("reading the revocation cursor")?;
         store.load_live_revocations(tokens.now(), |page| revoked.extend(page)).await.context("loading revocations")?;
         let passwords = Passwords::new(&settings.argon2)?;
-        let tls = match &settings.tls {
-            Some(files) => {
-                Some(axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key).await.with_context(
-                    || format!("loading TLS certificate {} and key {}", files.cert.display(), files.key.display()),
-                )?)
-            }
-            None => None,
-        };
+        let tls = settings.tls.as_ref().map(crate::serve::load_tls).transpose()?;
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
         tracing::info!(revoked = revoked.len(), "loaded revocations");
@@ -242,6 +236,7 @@ impl Application {
             state,
             request_timeout: settings.request_timeout,
             tls,
+            connections: settings.connections,
             revocation_cursor,
             revocation_resync: settings.revocation_resync,
             audit_writer,
@@ -266,33 +261,22 @@ impl Application {
         let wakeups = crate::cluster::spawn_wakeups(&self.state.store, self.state.redis.clone(), wake.clone());
         let poll =
             tokio::spawn(poll_revocations(self.state.clone(), self.revocation_cursor, self.revocation_resync, wake));
-        let served = match self.tls {
-            None => {
-                tracing::info!(addr = %self.addr, "keycard listening");
-                axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                    .context("serving HTTP")
-            }
-            Some(config) => {
-                app = app.layer(SetResponseHeaderLayer::overriding(
-                    header::STRICT_TRANSPORT_SECURITY,
-                    HeaderValue::from_static(HSTS),
-                ));
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-                });
-                tracing::info!(addr = %self.addr, "keycard listening (https)");
-                axum_server::from_tcp_rustls(self.listener.into_std()?, config)?
-                    .handle(handle)
-                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                    .await
-                    .context("serving HTTPS")
-            }
+        if self.tls.is_some() {
+            app = app.layer(SetResponseHeaderLayer::overriding(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            ));
+        }
+        let https = if self.tls.is_some() { " (https)" } else { "" };
+        let options = crate::serve::ServeOptions {
+            limits: self.connections,
+            tls: self.tls,
+            client_ip: self.state.client_ip.clone(),
+            // Requests in flight are answered by then (408 at the request timeout).
+            grace: self.request_timeout + Duration::from_secs(1),
         };
+        tracing::info!(addr = %self.addr, "keycard listening{https}");
+        let served = crate::serve::serve(self.listener, app, options, shutdown).await.context("serving HTTP");
         purge.abort();
         poll.abort();
         if let Some(wakeups) = wakeups {
