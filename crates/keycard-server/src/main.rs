@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use keycard_server::cli::{Cli, run};
+use keycard_server::cli::{Cli, StdoutClosed, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // `keycard audit | head -n 1`: the reader has all it wanted.
+        Err(e) if e.chain().any(|cause| cause.is::<StdoutClosed>()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

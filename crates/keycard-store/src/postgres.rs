@@ -23,8 +23,8 @@ use uuid::Uuid;
 use crate::model::SESSION_REVOCATION_MARGIN;
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::{
-    AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Rotation,
-    SessionInfo, StoreError, User, UserStatus, Username,
+    ADMIN_ROLE, AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Roles,
+    Rotation, SessionInfo, StoreError, User, UserStatus, Username,
 };
 
 /// The `LISTEN`/`NOTIFY` channel on which revocations are announced (empty payload: listeners
@@ -160,6 +160,15 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         let id = touch_user(&mut tx, username, now).await?;
         let added = insert_role(&mut tx, id, role, now).await?;
+        // The account's row is locked (touch_user): concurrent grants to it count one at a time.
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE user_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if added && usize::try_from(count).unwrap_or(usize::MAX) > Roles::MAX {
+            tx.rollback().await?;
+            return Err(StoreError::TooManyRoles);
+        }
         tx.commit().await?;
         Ok(added)
     }
@@ -374,6 +383,13 @@ impl PgStore {
         now: i64,
     ) -> Result<(User, Revoked), StoreError> {
         let mut tx = begin_revoking(&self.pool).await?;
+        if status == UserStatus::Disabled {
+            if let Err(e) = ensure_not_last_admin(&mut tx, username).await {
+                // Roll back now, not when the pool gets round to it: the next writer must not wait.
+                tx.rollback().await?;
+                return Err(e);
+            }
+        }
         let id: Option<i64> =
             sqlx::query_scalar("UPDATE users SET status = $2, updated_at = $3 WHERE username_key = $1 RETURNING id")
                 .bind(username.key())
@@ -392,8 +408,15 @@ impl PgStore {
     }
 
     /// See [`crate::Store::set_roles`].
-    pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
+    pub async fn set_roles(&self, username: &Username, roles: &Roles, now: i64) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if !roles.contains(ADMIN_ROLE) {
+            if let Err(e) = ensure_not_last_admin(&mut tx, username).await {
+                // Roll back now, not when the pool gets round to it: the next writer must not wait.
+                tx.rollback().await?;
+                return Err(e);
+            }
+        }
         let id = touch_user(&mut tx, username, now).await?;
         sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
         for role in roles {
@@ -558,6 +581,24 @@ async fn begin_revoking(pool: &PgPool) -> Result<Transaction<'static, Postgres>,
         .execute(&mut *tx)
         .await?;
     Ok(tx)
+}
+
+/// Advisory lock key serialising changes that may remove an admin (`"kcadmin"` in ASCII).
+const ADMIN_LOCK: i64 = 0x006b_6361_646d_696e;
+
+/// [`StoreError::LastAdmin`] if `username` is an active admin and no other active admin exists.
+/// Takes [`ADMIN_LOCK`] first (held to the end of `tx`) and counts in a later statement, whose
+/// snapshot sees every change committed before the lock was granted: of two admins removing
+/// each other at once, the second sees the first's change and is refused.
+async fn ensure_not_last_admin(tx: &mut Transaction<'static, Postgres>, username: &Username) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ADMIN_LOCK).execute(&mut **tx).await?;
+    let row =
+        sqlx::query(crate::model::ACTIVE_ADMINS_SQL).bind(username.key()).bind(ADMIN_ROLE).fetch_one(&mut **tx).await?;
+    let (target, others): (i64, i64) = (row.try_get("target")?, row.try_get("others")?);
+    if target > 0 && others == 0 {
+        return Err(StoreError::LastAdmin);
+    }
+    Ok(())
 }
 
 /// Marks the account changed at `now` inside `tx` (locking its row); its id, or

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::model::SESSION_REVOCATION_MARGIN;
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::{
-    AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Rotation,
-    SessionInfo, StoreError, User, UserStatus, Username,
+    ADMIN_ROLE, AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Roles,
+    Rotation, SessionInfo, StoreError, User, UserStatus, Username,
 };
 
 /// Migrations for SQLite, embedded in the binary.
@@ -157,6 +157,10 @@ impl SqliteStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        if done.rows_affected() == 1 && role_count(&mut tx, id).await? > Roles::MAX {
+            tx.rollback().await?;
+            return Err(StoreError::TooManyRoles);
+        }
         sqlx::query("UPDATE users SET updated_at = ?2 WHERE id = ?1").bind(id).bind(now).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
@@ -379,6 +383,13 @@ impl SqliteStore {
         now: i64,
     ) -> Result<(User, Revoked), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if status == UserStatus::Disabled {
+            if let Err(e) = ensure_not_last_admin(&mut tx, username).await {
+                // Roll back now, not when the pool gets round to it: the next writer must not wait.
+                tx.rollback().await?;
+                return Err(e);
+            }
+        }
         let id: Option<i64> =
             sqlx::query_scalar("UPDATE users SET status = ?2, updated_at = ?3 WHERE username_key = ?1 RETURNING id")
                 .bind(username.key())
@@ -398,8 +409,15 @@ impl SqliteStore {
 
     /// Replaces an account's roles, in one transaction. [`StoreError::NotFound`] if there is no
     /// such account.
-    pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
+    pub async fn set_roles(&self, username: &Username, roles: &Roles, now: i64) -> Result<User, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if !roles.contains(ADMIN_ROLE) {
+            if let Err(e) = ensure_not_last_admin(&mut tx, username).await {
+                // Roll back now, not when the pool gets round to it: the next writer must not wait.
+                tx.rollback().await?;
+                return Err(e);
+            }
+        }
         let id: Option<i64> =
             sqlx::query_scalar("UPDATE users SET updated_at = ?2 WHERE username_key = ?1 RETURNING id")
                 .bind(username.key())
@@ -575,6 +593,31 @@ async fn insert_revocation(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// [`StoreError::LastAdmin`] if `username` is an active admin and no other active admin exists.
+/// Inside a `BEGIN IMMEDIATE` transaction, which SQLite runs one at a time: the count cannot
+/// change before the caller's change commits.
+async fn ensure_not_last_admin(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    username: &Username,
+) -> Result<(), StoreError> {
+    let row =
+        sqlx::query(crate::model::ACTIVE_ADMINS_SQL).bind(username.key()).bind(ADMIN_ROLE).fetch_one(&mut **tx).await?;
+    let (target, others): (i64, i64) = (row.try_get("target")?, row.try_get("others")?);
+    if target > 0 && others == 0 {
+        return Err(StoreError::LastAdmin);
+    }
+    Ok(())
+}
+
+/// How many roles the account holds, inside `tx`.
+async fn role_count(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, user_id: i64) -> Result<usize, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE user_id = ?1")
+        .bind(user_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Ends every live session of `user_id` but `except` inside `tx`, recording their revocations.
