@@ -383,12 +383,12 @@ impl SqliteStore {
         now: i64,
     ) -> Result<(User, Revoked), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if status == UserStatus::Disabled {
-            if let Err(e) = ensure_not_last_admin(&mut tx, username).await {
-                // Roll back now, not when the pool gets round to it: the next writer must not wait.
-                tx.rollback().await?;
-                return Err(e);
-            }
+        if status == UserStatus::Disabled
+            && let Err(e) = ensure_not_last_admin(&mut tx, username).await
+        {
+            // Roll back now, not when the pool gets round to it: the next writer must not wait.
+            tx.rollback().await?;
+            return Err(e);
         }
         let id: Option<i64> =
             sqlx::query_scalar("UPDATE users SET status = ?2, updated_at = ?3 WHERE username_key = ?1 RETURNING id")
@@ -411,12 +411,12 @@ impl SqliteStore {
     /// such account.
     pub async fn set_roles(&self, username: &Username, roles: &Roles, now: i64) -> Result<User, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if !roles.contains(ADMIN_ROLE) {
-            if let Err(e) = ensure_not_last_admin(&mut tx, username).await {
-                // Roll back now, not when the pool gets round to it: the next writer must not wait.
-                tx.rollback().await?;
-                return Err(e);
-            }
+        if !roles.contains(ADMIN_ROLE)
+            && let Err(e) = ensure_not_last_admin(&mut tx, username).await
+        {
+            // Roll back now, not when the pool gets round to it: the next writer must not wait.
+            tx.rollback().await?;
+            return Err(e);
         }
         let id: Option<i64> =
             sqlx::query_scalar("UPDATE users SET updated_at = ?2 WHERE username_key = ?1 RETURNING id")
