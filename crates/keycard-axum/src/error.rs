@@ -24,6 +24,9 @@ pub enum AuthError {
     },
     /// 401: the token or its session was revoked.
     Revoked,
+    /// 401: a refresh token that was already rotated away was presented again; the session
+    /// has been ended (RFC 9700 §4.14.2 reuse detection).
+    RefreshReused,
     /// 401: the route requires a token from a password login.
     FreshTokenRequired,
     /// 403: the token lacks a required role; the message is the route's.
@@ -49,6 +52,7 @@ impl AuthError {
             AuthError::WrongTokenType { expected: TokenType::Access } => "Only access tokens are allowed",
             AuthError::WrongTokenType { expected: TokenType::Refresh } => "Only refresh tokens are allowed",
             AuthError::Revoked => "Token has been revoked",
+            AuthError::RefreshReused => "Refresh token reused: the session has been ended",
             AuthError::FreshTokenRequired => "Fresh token required",
             AuthError::Forbidden(msg) => msg,
         }

@@ -64,8 +64,10 @@ use keycard_token::{Claims, RevocationList, TokenType, Tokens};
 pub use error::AuthError;
 pub use extract::{AccessToken, FreshAccessToken, RefreshToken, RequireRole, Role};
 
-/// Largest `Authorization` header looked at; anything longer is refused before decoding.
-pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
+/// Largest `Authorization` header looked at; anything longer is refused before decoding. Room
+/// for `Bearer ` and the longest token keycard-token issues ([`keycard_token::MAX_TOKEN_LEN`]),
+/// so every issued token passes this check.
+pub const MAX_AUTHORIZATION_LEN: usize = "Bearer ".len() + keycard_token::MAX_TOKEN_LEN;
 
 /// What the extractors need: the token verifier and the revocation list. Cheap to clone.
 #[derive(Clone, Debug)]

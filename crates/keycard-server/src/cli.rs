@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use keycard_store::{Email, NewUser, Password, Role, Store, StoreError, UserStatus, Username};
+use keycard_store::{Email, NewUser, Password, Role, Roles, Store, StoreError, UserStatus, Username};
 use keycard_token::{Clock, SystemClock, TokenSettings};
 
 use crate::password::Passwords;
@@ -201,12 +201,37 @@ pub enum UserCommand {
     },
 }
 
+/// Standard output was closed by its reader (`keycard audit | head -n 1`). Not a failure: the
+/// binary ends quietly with exit 0 on it, as other Unix tools do.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct StdoutClosed;
+
+/// Writes one line to standard output; a closed pipe becomes [`StdoutClosed`] (never the
+/// panic of `println!`).
+fn write_line(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    }
+}
+
+/// `println!` through [`write_line`], returning its error from the enclosing function.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_line(format_args!($($arg)*))?
+    };
+}
+
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::GenSecret => {
-            println!("{}", settings::generate_secret()?);
+            outln!("{}", settings::generate_secret()?);
             Ok(())
         }
         Command::User(command) => user(command).await,
@@ -222,11 +247,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             if json {
                 let events: Vec<crate::routes::AuditView> = events.into_iter().map(Into::into).collect();
-                println!("{}", serde_json::to_string_pretty(&events)?);
+                outln!("{}", serde_json::to_string_pretty(&events)?);
             } else {
-                println!("{:<20} {:<18} {:<20} {:<15} DETAIL", "TIME", "KIND", "USER", "CLIENT");
+                outln!("{:<20} {:<18} {:<20} {:<15} DETAIL", "TIME", "KIND", "USER", "CLIENT");
                 for e in events {
-                    println!(
+                    outln!(
                         "{:<20} {:<18} {:<20} {:<15} {}",
                         crate::routes::rfc3339(e.at),
                         e.kind,
@@ -247,7 +272,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Err(e) = crate::serve::raise_fd_limit() {
         tracing::warn!(error = %e, "cannot read the open file limit");
     }
-    let (jwt_secret, source) = settings::resolve_secret(std::env::var(SECRET_ENV).ok(), &args.secret_file)?;
+    let (jwt_secret, source) = settings::resolve_secret(settings::secret_from_env()?, &args.secret_file)?;
     match &source {
         SecretSource::Environment => tracing::info!("JWT secret read from {SECRET_ENV}"),
         SecretSource::File(path) => {
@@ -320,7 +345,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Add { name, roles, email, database, argon2 } => {
             let username = Username::parse(&name)?;
             let email = email.as_deref().map(Email::parse).transpose()?;
-            let roles = roles.iter().map(|r| Role::parse(r)).collect::<Result<Vec<_>, _>>()?;
+            let roles = Roles::parse(&roles)?;
             let password = Password::parse(&read_password()?)?;
             let store = open(&database).await?;
             let password_hash = Passwords::new(&argon2)?.hash(&password).await?;
@@ -331,24 +356,29 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                 roles: &roles,
                 now,
             };
-            match store.create_user(&new).await {
-                Ok(_) => println!("created user {username}"),
+            let created = store.create_user(&new).await;
+            store.close().await;
+            match created {
+                Ok(_) => outln!("created user {username}"),
                 Err(StoreError::Conflict) => bail!("user {username} already exists"),
                 Err(e) => return Err(e).context("creating the user"),
             }
-            store.close().await;
         }
         UserCommand::Grant { name, role, database } => {
-            let username = Username::parse(&name)?;
+            let username = Username::existing(&name)?;
             let role = Role::parse(&role)?;
             let store = open(&database).await?;
-            match store.grant_role(&username, &role, now).await {
-                Ok(true) => println!("granted {role} to {username}"),
-                Ok(false) => println!("{username} already has {role}"),
+            let granted = store.grant_role(&username, &role, now).await;
+            store.close().await;
+            match granted {
+                Ok(true) => outln!("granted {role} to {username}"),
+                Ok(false) => outln!("{username} already has {role}"),
                 Err(StoreError::NotFound) => bail!("no user named {username}"),
+                Err(StoreError::TooManyRoles) => {
+                    bail!("{username} already has {} roles, the most an account may hold", Roles::MAX)
+                }
                 Err(e) => return Err(e).context("granting the role"),
             }
-            store.close().await;
         }
         UserCommand::Disable { name, database } => set_status(&name, &database, UserStatus::Disabled, now).await?,
         UserCommand::Enable { name, database } => set_status(&name, &database, UserStatus::Active, now).await?,
@@ -356,12 +386,21 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             let store = open(&database).await?;
             let users: Vec<UserView> = store.list_users().await?.into_iter().map(UserView::from).collect();
             store.close().await;
+            for u in &users {
+                if Username::existing(&u.username).is_ok_and(|name| name.is_legacy()) {
+                    eprintln!(
+                        "note: {:?} was registered under an older username rule that allowed invisible \
+                         characters; it keeps working, but the name could not be registered today",
+                        u.username
+                    );
+                }
+            }
             if json {
-                println!("{}", serde_json::to_string_pretty(&users)?);
+                outln!("{}", serde_json::to_string_pretty(&users)?);
             } else {
-                println!("{:<24} {:<32} {:<9} {:<24} CREATED", "USERNAME", "EMAIL", "STATUS", "ROLES");
+                outln!("{:<24} {:<32} {:<9} {:<24} CREATED", "USERNAME", "EMAIL", "STATUS", "ROLES");
                 for u in users {
-                    println!(
+                    outln!(
                         "{:<24} {:<32} {:<9} {:<24} {}",
                         u.username,
                         u.email.unwrap_or_default(),
@@ -378,13 +417,17 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
 
 /// `keycard user disable|enable`: the running server picks up the revoked sessions by polling.
 async fn set_status(name: &str, database: &DatabaseArgs, status: UserStatus, now: i64) -> anyhow::Result<()> {
-    let username = Username::parse(name)?;
+    let username = Username::existing(name)?;
     let store = open(database).await?;
-    match store.set_status(&username, status, now).await {
-        Ok((_, revoked)) => println!("{username} is now {} ({} sessions ended)", status.as_str(), revoked.len()),
+    let revoked = match store.set_status(&username, status, now).await {
+        Ok((_, revoked)) => revoked,
         Err(StoreError::NotFound) => bail!("no user named {username}"),
+        Err(StoreError::LastAdmin) => bail!(
+            "{username} is the last active admin: grant admin to another account first \
+             (keycard user grant NAME admin)"
+        ),
         Err(e) => return Err(e).context("changing the account status"),
-    }
+    };
     let event = keycard_store::AuditEvent {
         username: Some(username.as_str().to_owned()),
         detail: Some(serde_json::json!({ "actor": "cli" })),
@@ -392,7 +435,13 @@ async fn set_status(name: &str, database: &DatabaseArgs, status: UserStatus, now
     };
     store.record_audit(&event).await?;
     store.close().await;
+    outln!("{username} is now {} ({})", status.as_str(), sessions_ended(revoked.len()));
     Ok(())
+}
+
+/// "1 session ended", "3 sessions ended".
+fn sessions_ended(n: usize) -> String {
+    format!("{n} session{} ended", if n == 1 { "" } else { "s" })
 }
 
 async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
@@ -415,4 +464,16 @@ fn read_password() -> anyhow::Result<String> {
     std::io::stdin().take(4096).read_to_string(&mut input).context("reading the password from stdin")?;
     let line = input.lines().next().unwrap_or("");
     Ok(line.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_counts_agree_with_their_noun() {
+        assert_eq!(sessions_ended(0), "0 sessions ended");
+        assert_eq!(sessions_ended(1), "1 session ended");
+        assert_eq!(sessions_ended(2), "2 sessions ended");
+    }
 }

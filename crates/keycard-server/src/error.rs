@@ -29,6 +29,10 @@ pub enum ApiError {
     /// 409: the username is taken.
     #[error("User already exists")]
     UserExists,
+    /// 409: the change conflicts with the state of other accounts (it would remove the last
+    /// active admin); the message says which rule.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// 413: the body is over the limit.
     #[error("Request body is too large (limit 16 KiB)")]
     PayloadTooLarge,
@@ -63,7 +67,7 @@ impl ApiError {
             ApiError::BadCredentials | ApiError::WrongCurrentPassword => StatusCode::UNAUTHORIZED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::UserExists => StatusCode::CONFLICT,
+            ApiError::UserExists | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -77,6 +81,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict => ApiError::UserExists,
             StoreError::NotFound => ApiError::NotFound("Not found"),
+            StoreError::TooManyRoles => ApiError::Invalid(ValidationError(keycard_store::TOO_MANY_ROLES)),
+            StoreError::LastAdmin => ApiError::Conflict(LAST_ADMIN),
             StoreError::Unavailable | StoreError::WritesRefused(_) => ApiError::Unavailable(e.into()),
             e => ApiError::Internal(e.into()),
         }
@@ -89,9 +95,20 @@ impl From<crate::password::HashError> for ApiError {
     }
 }
 
+/// The 409 message when a change would leave no active admin.
+pub const LAST_ADMIN: &str = "Refused: this is the last active admin; give another active account the admin role first";
+
 impl From<keycard_token::TokenError> for ApiError {
     fn from(e: keycard_token::TokenError) -> Self {
-        ApiError::Internal(e.into())
+        match e {
+            // Only an account given more roles than today's bounds allow (before they existed)
+            // can get here: issuing refuses what the verifier would refuse.
+            keycard_token::TokenError::TooLarge => ApiError::Internal(anyhow::Error::new(e).context(
+                "the account's roles make a token larger than keycard accepts; \
+                 reduce them with PUT /admin/users/{name}/roles",
+            )),
+            e => ApiError::Internal(e.into()),
+        }
     }
 }
 
@@ -137,6 +154,7 @@ mod tests {
             (ApiError::BadCredentials, StatusCode::UNAUTHORIZED),
             (ApiError::NotFound("Not found"), StatusCode::NOT_FOUND),
             (ApiError::UserExists, StatusCode::CONFLICT),
+            (ApiError::Conflict(LAST_ADMIN), StatusCode::CONFLICT),
             (ApiError::PayloadTooLarge, StatusCode::PAYLOAD_TOO_LARGE),
             (ApiError::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE),
             (ApiError::TooManyRequests { retry_after: 3, msg: "slow down" }, StatusCode::TOO_MANY_REQUESTS),
@@ -155,6 +173,8 @@ mod tests {
         assert!(matches!(ApiError::from(StoreError::NotFound), ApiError::NotFound(_)));
         assert!(matches!(ApiError::from(StoreError::Unavailable), ApiError::Unavailable(_)));
         assert!(matches!(ApiError::from(StoreError::WritesRefused("disk full")), ApiError::Unavailable(_)));
+        assert!(matches!(ApiError::from(StoreError::LastAdmin), ApiError::Conflict(LAST_ADMIN)));
+        assert!(matches!(ApiError::from(StoreError::TooManyRoles), ApiError::Invalid(_)));
         assert!(matches!(ApiError::from(StoreError::from(sqlx::Error::PoolTimedOut)), ApiError::Unavailable(_)));
         assert!(matches!(
             ApiError::from(StoreError::Database(sqlx::Error::Protocol("x".into()))),

@@ -137,10 +137,28 @@ pub fn generate_secret() -> anyhow::Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The value of [`SECRET_ENV`]: `None` when unset; an error when it is not UTF-8 (never the
+/// value itself).
+pub fn secret_from_env() -> anyhow::Result<Option<String>> {
+    match std::env::var(SECRET_ENV) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{SECRET_ENV} is not valid UTF-8"),
+    }
+}
+
 /// The JWT secret: `env_value` if set, else the content of `file`, else a new secret written to
-/// `file` with mode 0600. Refuses a secret shorter than 32 bytes. Errors never contain the secret.
+/// `file` with mode 0600. Refuses a secret shorter than 32 bytes, and an `env_value` that is set
+/// but empty (an unexpanded `$VAR` in a deployment: silently generating a secret per instance
+/// would make tokens fail at random). Errors never contain the secret.
 pub fn resolve_secret(env_value: Option<String>, file: &Path) -> anyhow::Result<(SecretString, SecretSource)> {
-    if let Some(value) = env_value.filter(|v| !v.is_empty()) {
+    if let Some(value) = env_value {
+        if value.is_empty() {
+            bail!(
+                "{SECRET_ENV} is set but empty: set it to a secret of at least {MIN_HMAC_SECRET_LEN} bytes \
+                 (`keycard gen-secret` makes one), or unset it to use the secret file"
+            );
+        }
         check_secret(&value, SECRET_ENV)?;
         return Ok((SecretString::from(value), SecretSource::Environment));
     }
@@ -296,6 +314,15 @@ mod tests {
         let (second, source) = resolve_secret(None, &file).unwrap();
         assert_eq!(source, SecretSource::File(file));
         assert_eq!(first.expose_secret(), second.expose_secret());
+    }
+
+    #[test]
+    fn a_set_but_empty_secret_variable_is_a_configuration_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s");
+        let err = resolve_secret(Some(String::new()), &file).unwrap_err();
+        assert!(format!("{err:#}").contains("KEYCARD_JWT_SECRET is set but empty"), "{err:#}");
+        assert!(!file.exists(), "no secret may be generated for an empty variable");
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub enum StoreError {
     /// The database URL names no supported backend.
     #[error("unsupported database URL: use sqlite://path or postgres://user@host/database")]
     UnsupportedUrl,
+    /// The account already holds [`crate::Roles::MAX`] roles: a grant would exceed the bound.
+    #[error("{}", crate::TOO_MANY_ROLES)]
+    TooManyRoles,
+    /// The change would leave no active account with the `admin` role (removing the role from,
+    /// or disabling, the last active admin).
+    #[error("the last active admin cannot lose the admin role or be disabled")]
+    LastAdmin,
     /// A stored value is not what this version of keycard writes.
     #[error("corrupt row: {0}")]
     Corrupt(&'static str),

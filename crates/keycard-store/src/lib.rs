@@ -24,7 +24,7 @@ pub mod throttle;
 mod tx;
 
 pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditRecord};
-pub use domain::{Email, Password, Role, UserStatus, Username, ValidationError};
+pub use domain::{ADMIN_ROLE, Email, Password, Role, Roles, TOO_MANY_ROLES, UserStatus, Username, ValidationError};
 pub use error::StoreError;
 pub use model::{Credentials, NewSession, NewUser, Revoked, Rotation, SessionInfo, User};
 pub use store::{Backend, Store, StoreOptions, redact_url};

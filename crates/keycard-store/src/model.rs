@@ -2,13 +2,22 @@
 
 use uuid::Uuid;
 
-use crate::{Email, Role, UserStatus, Username};
+use crate::{Email, Roles, UserStatus, Username};
 
 /// Revoked ids with the time each may be forgotten, to mirror into the in-memory list.
 pub type Revoked = Vec<(Uuid, i64)>;
 
 /// How long past a session's refresh-token expiry its id stays revoked: covers the largest leeway.
 pub(crate) const SESSION_REVOCATION_MARGIN: i64 = 300;
+
+/// Whether the account with username key `$1` is an active holder of role `$2` (`target`), and
+/// how many other active accounts hold it (`others`). Shared by both backends (SQLite accepts
+/// `$n` placeholders).
+pub(crate) const ACTIVE_ADMINS_SQL: &str = "SELECT
+    (SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id
+      WHERE r.role = $2 AND u.status = 'active' AND u.username_key = $1) AS target,
+    (SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id
+      WHERE r.role = $2 AND u.status = 'active' AND u.username_key <> $1) AS others";
 
 /// An account as stored (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -47,7 +56,7 @@ pub struct NewUser<'a> {
     /// PHC string of the password.
     pub password_hash: &'a str,
     /// Roles granted at creation.
-    pub roles: &'a [Role],
+    pub roles: &'a Roles,
     /// Creation time, seconds since the epoch.
     pub now: i64,
 }

@@ -24,8 +24,8 @@ use crate::model::SESSION_REVOCATION_MARGIN;
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::tx::Tx;
 use crate::{
-    AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Rotation,
-    SessionInfo, StoreError, User, UserStatus, Username,
+    ADMIN_ROLE, AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Roles,
+    Rotation, SessionInfo, StoreError, User, UserStatus, Username,
 };
 
 /// The `LISTEN`/`NOTIFY` channel on which revocations are announced (empty payload: listeners
@@ -179,7 +179,16 @@ impl PgStore {
         let mut tx = self.begin().await?;
         let result = async {
             let id = touch_user(tx.conn(), username, now).await?;
-            insert_role(tx.conn(), id, role, now).await
+            let added = insert_role(tx.conn(), id, role, now).await?;
+            // The account's row is locked (touch_user): concurrent grants to it count one at a time.
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE user_id = $1")
+                .bind(id)
+                .fetch_one(tx.conn())
+                .await?;
+            if added && usize::try_from(count).unwrap_or(usize::MAX) > Roles::MAX {
+                return Err(StoreError::TooManyRoles);
+            }
+            Ok(added)
         }
         .await;
         tx.finish(result).await
@@ -413,6 +422,9 @@ impl PgStore {
         let mut tx = self.begin().await?;
         let result = async {
             lock_revocations(tx.conn()).await?;
+            if status == UserStatus::Disabled {
+                ensure_not_last_admin(tx.conn(), username).await?;
+            }
             let id: Option<i64> = sqlx::query_scalar(
                 "UPDATE users SET status = $2, updated_at = $3 WHERE username_key = $1 RETURNING id",
             )
@@ -435,9 +447,12 @@ impl PgStore {
     }
 
     /// See [`crate::Store::set_roles`].
-    pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
+    pub async fn set_roles(&self, username: &Username, roles: &Roles, now: i64) -> Result<User, StoreError> {
         let mut tx = self.begin().await?;
         let result = async {
+            if !roles.contains(ADMIN_ROLE) {
+                ensure_not_last_admin(tx.conn(), username).await?;
+            }
             let id = touch_user(tx.conn(), username, now).await?;
             sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(id).execute(tx.conn()).await?;
             for role in roles {
@@ -597,6 +612,27 @@ async fn lock_revocations(conn: &mut PgConnection) -> Result<(), StoreError> {
         .bind(REVOCATION_CHANNEL)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Advisory lock key serialising changes that may remove an admin (`"kcadmin"` in ASCII).
+const ADMIN_LOCK: i64 = 0x006b_6361_646d_696e;
+
+/// [`StoreError::LastAdmin`] if `username` is an active admin and no other active admin exists.
+/// Takes [`ADMIN_LOCK`] first (held to the end of the transaction) and counts in a later statement, whose
+/// snapshot sees every change committed before the lock was granted: of two admins removing
+/// each other at once, the second sees the first's change and is refused.
+async fn ensure_not_last_admin(conn: &mut PgConnection, username: &Username) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ADMIN_LOCK).execute(&mut *conn).await?;
+    let row = sqlx::query(crate::model::ACTIVE_ADMINS_SQL)
+        .bind(username.key())
+        .bind(ADMIN_ROLE)
+        .fetch_one(&mut *conn)
+        .await?;
+    let (target, others): (i64, i64) = (row.try_get("target")?, row.try_get("others")?);
+    if target > 0 && others == 0 {
+        return Err(StoreError::LastAdmin);
+    }
     Ok(())
 }
 

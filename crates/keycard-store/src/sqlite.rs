@@ -14,8 +14,8 @@ use crate::model::SESSION_REVOCATION_MARGIN;
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::tx::Tx;
 use crate::{
-    AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Rotation,
-    SessionInfo, StoreError, User, UserStatus, Username,
+    ADMIN_ROLE, AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Roles,
+    Rotation, SessionInfo, StoreError, User, UserStatus, Username,
 };
 
 /// Migrations for SQLite, embedded in the binary.
@@ -164,7 +164,11 @@ impl SqliteStore {
         let mut tx = self.begin().await?;
         let result = async {
             let id = touch_user(tx.conn(), username, now).await?;
-            insert_role(tx.conn(), id, role, now).await
+            let added = insert_role(tx.conn(), id, role, now).await?;
+            if added && role_count(tx.conn(), id).await? > Roles::MAX {
+                return Err(StoreError::TooManyRoles);
+            }
+            Ok(added)
         }
         .await;
         tx.finish(result).await
@@ -394,6 +398,9 @@ impl SqliteStore {
     ) -> Result<(User, Revoked), StoreError> {
         let mut tx = self.begin().await?;
         let result = async {
+            if status == UserStatus::Disabled {
+                ensure_not_last_admin(tx.conn(), username).await?;
+            }
             let id: Option<i64> = sqlx::query_scalar(
                 "UPDATE users SET status = ?2, updated_at = ?3 WHERE username_key = ?1 RETURNING id",
             )
@@ -417,9 +424,12 @@ impl SqliteStore {
 
     /// Replaces an account's roles, in one transaction. [`StoreError::NotFound`] if there is no
     /// such account.
-    pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
+    pub async fn set_roles(&self, username: &Username, roles: &Roles, now: i64) -> Result<User, StoreError> {
         let mut tx = self.begin().await?;
         let result = async {
+            if !roles.contains(ADMIN_ROLE) {
+                ensure_not_last_admin(tx.conn(), username).await?;
+            }
             let id = touch_user(tx.conn(), username, now).await?;
             sqlx::query("DELETE FROM user_roles WHERE user_id = ?1").bind(id).execute(tx.conn()).await?;
             for role in roles {
@@ -613,6 +623,31 @@ async fn insert_role(conn: &mut SqliteConnection, user_id: i64, role: &Role, now
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// [`StoreError::LastAdmin`] if `username` is an active admin and no other active admin exists.
+/// Inside a `BEGIN IMMEDIATE` transaction, which SQLite runs one at a time: the count cannot
+/// change before the caller's change commits.
+async fn ensure_not_last_admin(conn: &mut SqliteConnection, username: &Username) -> Result<(), StoreError> {
+    let row = sqlx::query(crate::model::ACTIVE_ADMINS_SQL)
+        .bind(username.key())
+        .bind(ADMIN_ROLE)
+        .fetch_one(&mut *conn)
+        .await?;
+    let (target, others): (i64, i64) = (row.try_get("target")?, row.try_get("others")?);
+    if target > 0 && others == 0 {
+        return Err(StoreError::LastAdmin);
+    }
+    Ok(())
+}
+
+/// How many roles the account holds, inside `tx`.
+async fn role_count(conn: &mut SqliteConnection, user_id: i64) -> Result<usize, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE user_id = ?1")
+        .bind(user_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Ends every live session of `user_id` but `except` inside `tx`, recording their revocations.

@@ -11,8 +11,8 @@ use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::{
-    AuditEvent, AuditFilter, AuditRecord, Credentials, NewSession, NewUser, Revoked, Role, Rotation, SessionInfo,
-    StoreError, User, UserStatus, Username,
+    AuditEvent, AuditFilter, AuditRecord, Credentials, NewSession, NewUser, Revoked, Role, Roles, Rotation,
+    SessionInfo, StoreError, User, UserStatus, Username,
 };
 
 /// How a [`Store`] connects.
@@ -211,7 +211,8 @@ impl Store {
     }
 
     /// Grants `role` to the account; `Ok(false)` if it already had it, [`StoreError::NotFound`]
-    /// if there is no such account.
+    /// if there is no such account, [`StoreError::TooManyRoles`] if it already holds
+    /// [`crate::Roles::MAX`].
     pub async fn grant_role(&self, username: &Username, role: &Role, now: i64) -> Result<bool, StoreError> {
         on_backend!(self, write, s => s.grant_role(username, role, now))
     }
@@ -329,7 +330,9 @@ impl Store {
     }
 
     /// Sets an account's status; disabling also ends all its sessions, in the same transaction.
-    /// [`StoreError::NotFound`] if there is no such account.
+    /// [`StoreError::NotFound`] if there is no such account; [`StoreError::LastAdmin`] if it is
+    /// the last active admin and `status` is disabled (checked under a lock, so two admins
+    /// disabling each other at once cannot both succeed).
     pub async fn set_status(
         &self,
         username: &Username,
@@ -340,8 +343,9 @@ impl Store {
     }
 
     /// Replaces an account's roles, in one transaction. [`StoreError::NotFound`] if there is no
-    /// such account.
-    pub async fn set_roles(&self, username: &Username, roles: &[Role], now: i64) -> Result<User, StoreError> {
+    /// such account; [`StoreError::LastAdmin`] if `roles` lacks [`crate::ADMIN_ROLE`] and the
+    /// account is the last active admin (checked under a lock, as for [`Store::set_status`]).
+    pub async fn set_roles(&self, username: &Username, roles: &Roles, now: i64) -> Result<User, StoreError> {
         on_backend!(self, write, s => s.set_roles(username, roles, now))
     }
 

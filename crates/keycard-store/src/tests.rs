@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::{Email, NewSession, NewUser, Role, Rotation, Store, StoreError, UserStatus, Username};
+use crate::{Email, NewSession, NewUser, Role, Roles, Rotation, Store, StoreError, UserStatus, Username};
 
 /// Runs each named test against both backends.
 macro_rules! on_both_backends {
@@ -51,7 +51,7 @@ on_both_backends!(
 async fn add_user(store: &Store, name: &str, roles: &[&str]) -> i64 {
     let username = Username::parse(name).unwrap();
     let email = Email::parse("a@example.com").unwrap();
-    let roles: Vec<Role> = roles.iter().map(|r| Role::parse(r).unwrap()).collect();
+    let roles = Roles::parse(roles).unwrap();
     store
         .create_user(&NewUser {
             username: &username,
@@ -72,7 +72,7 @@ async fn usernames_are_unique_case_insensitively(store: Store) {
     add_user(&store, "Alice", &["admin"]).await;
     let again = Username::parse("aLICE").unwrap();
     let err = store
-        .create_user(&NewUser { username: &again, email: None, password_hash: "x", roles: &[], now: 1 })
+        .create_user(&NewUser { username: &again, email: None, password_hash: "x", roles: &Roles::default(), now: 1 })
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict));
@@ -197,7 +197,7 @@ async fn disabling_ends_every_session_and_enabling_restores_the_account(store: S
 async fn roles_are_replaced_as_a_whole(store: Store) {
     add_user(&store, "hal", &["a", "b"]).await;
     let hal = Username::parse("hal").unwrap();
-    let user = store.set_roles(&hal, &[Role::parse("c").unwrap()], 5).await.unwrap();
+    let user = store.set_roles(&hal, &Roles::parse(["c"]).unwrap(), 5).await.unwrap();
     assert_eq!(user.roles, vec!["c".to_owned()]);
 }
 
@@ -297,7 +297,8 @@ async fn sqlite_on_a_full_disk_every_acknowledged_write_is_stored_and_survives_a
     let write = async |store: &Store, i: usize, users: &mut Vec<String>, revoked: &mut Vec<Uuid>| {
         let name = format!("user{i}");
         let username = Username::parse(&name).unwrap();
-        let new = NewUser { username: &username, email: None, password_hash: &hash, roles: &[], now: 100 };
+        let new =
+            NewUser { username: &username, email: None, password_hash: &hash, roles: &Roles::default(), now: 100 };
         let mut refusals = 0;
         match store.create_user(&new).await {
             Ok(_) => users.push(name),
@@ -358,4 +359,77 @@ async fn sqlite_on_a_full_disk_every_acknowledged_write_is_stored_and_survives_a
         assert!(live.contains(sid), "revocation {sid} lost in the restart");
     }
     store.close().await;
+}
+
+/// Issue 11: role bounds and the last active admin, on both backends.
+mod admins_and_roles {
+    use super::*;
+
+    on_both_backends!(
+        a_grant_beyond_the_role_bound_is_refused,
+        the_last_active_admin_cannot_lose_the_role_or_be_disabled,
+        two_admins_removing_each_other_at_once_leave_one,
+    );
+
+    async fn a_grant_beyond_the_role_bound_is_refused(store: Store) {
+        let names: Vec<String> = (0..Roles::MAX).map(|i| format!("r{i}")).collect();
+        add_user(&store, "rita", &names.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        let rita = Username::parse("rita").unwrap();
+        let extra = Role::parse("extra").unwrap();
+        assert!(matches!(store.grant_role(&rita, &extra, 5).await, Err(StoreError::TooManyRoles)));
+        assert_eq!(store.get_user(&rita).await.unwrap().unwrap().roles.len(), Roles::MAX);
+        // Granting one it already has is still fine.
+        assert!(!store.grant_role(&rita, &Role::parse("r0").unwrap(), 6).await.unwrap());
+    }
+
+    async fn the_last_active_admin_cannot_lose_the_role_or_be_disabled(store: Store) {
+        add_user(&store, "root", &["admin", "ops"]).await;
+        add_user(&store, "eve", &["ops"]).await;
+        let root = Username::parse("root").unwrap();
+        let eve = Username::parse("eve").unwrap();
+        let ops = Roles::parse(["ops"]).unwrap();
+        assert!(matches!(store.set_roles(&root, &ops, 5).await, Err(StoreError::LastAdmin)));
+        assert!(matches!(store.set_status(&root, UserStatus::Disabled, 5).await, Err(StoreError::LastAdmin)));
+        let root_now = store.get_user(&root).await.unwrap().unwrap();
+        assert_eq!((root_now.status, root_now.roles.clone()), (UserStatus::Active, vec!["admin".into(), "ops".into()]));
+        // Others are unaffected, and keeping the role is fine.
+        store.set_roles(&eve, &Roles::default(), 6).await.unwrap();
+        store.set_status(&eve, UserStatus::Disabled, 6).await.unwrap();
+        store.set_roles(&root, &Roles::parse(["admin"]).unwrap(), 7).await.unwrap();
+        // A disabled admin does not count; an active second admin does.
+        store.grant_role(&eve, &Role::parse("admin").unwrap(), 8).await.unwrap();
+        assert!(matches!(store.set_roles(&root, &ops, 9).await, Err(StoreError::LastAdmin)));
+        store.set_status(&eve, UserStatus::Active, 10).await.unwrap();
+        store.set_roles(&root, &ops, 11).await.unwrap();
+        assert!(matches!(store.set_status(&eve, UserStatus::Disabled, 12).await, Err(StoreError::LastAdmin)));
+    }
+
+    async fn two_admins_removing_each_other_at_once_leave_one(store: Store) {
+        let none = Roles::default();
+        let mut survivor: Option<Username> = None;
+        for round in 0..10 {
+            let (a, b) = (format!("a{round}"), format!("b{round}"));
+            add_user(&store, &a, &["admin"]).await;
+            add_user(&store, &b, &["admin"]).await;
+            let (ua, ub) = (Username::parse(&a).unwrap(), Username::parse(&b).unwrap());
+            // The last round's survivor steps down: exactly two active admins remain.
+            if let Some(previous) = survivor.take() {
+                store.set_roles(&previous, &none, 4).await.unwrap();
+            }
+            // One removes the other's role while the other is being disabled.
+            let (x, y) = tokio::join!(store.set_roles(&ub, &none, 5), store.set_status(&ua, UserStatus::Disabled, 5));
+            assert!(x.is_ok() != y.is_ok(), "round {round}: exactly one must win: {x:?} {y:?}");
+            for e in [x.as_ref().err(), y.as_ref().err()].into_iter().flatten() {
+                assert!(matches!(e, StoreError::LastAdmin), "{e:?}");
+            }
+            let users = store.list_users().await.unwrap();
+            let active_admins: Vec<&str> = users
+                .iter()
+                .filter(|u| u.status == UserStatus::Active && u.roles.iter().any(|r| r == "admin"))
+                .map(|u| u.username.as_str())
+                .collect();
+            assert_eq!(active_admins.len(), 1, "round {round}: {active_admins:?}");
+            survivor = Some(Username::parse(active_admins[0]).unwrap());
+        }
+    }
 }

@@ -5,7 +5,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
-    /// The token is longer than [`crate::MAX_TOKEN_LEN`]; it was not decoded at all.
+    /// The token is longer than [`crate::MAX_TOKEN_LEN`]; it was not decoded at all (or, when
+    /// issuing, was not issued).
     #[error("Token is too large")]
     TooLarge,
     /// Not three base64url segments of a JWS compact serialisation.

@@ -11,7 +11,9 @@ use uuid::Uuid;
 use crate::keys::Key;
 use crate::{Claims, Clock, Keys, TokenError, TokenType};
 
-/// Longest token accepted for decoding, in bytes. keycard's own tokens are well under 1 KiB.
+/// Longest token accepted for decoding, in bytes, and longest token [`Tokens::encode`] issues:
+/// what keycard signs, it also accepts. keycard's own tokens are well under 1 KiB, and under
+/// 4 KiB with the most roles the server allows.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// Largest accepted `NumericDate`: 9999-12-31T23:59:59Z. Keeps time arithmetic far from overflow.
@@ -179,7 +181,9 @@ impl Tokens {
         }
     }
 
-    /// Signs `claims` with the signing key into a compact JWS.
+    /// Signs `claims` with the signing key into a compact JWS. [`TokenError::TooLarge`] when the
+    /// token would be longer than [`MAX_TOKEN_LEN`] (so [`Tokens::verify`] would refuse it):
+    /// nothing is issued that keycard itself would not accept.
     pub fn encode(&self, claims: &Claims) -> Result<String, TokenError> {
         let key = self.keys.signing();
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
@@ -190,6 +194,9 @@ impl Tokens {
         let tag = key.sign(token.as_bytes());
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut token);
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::TooLarge);
+        }
         Ok(token)
     }
 

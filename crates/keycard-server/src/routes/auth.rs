@@ -66,7 +66,7 @@ async fn register(
             username: &username,
             email: email.as_ref(),
             password_hash: &password_hash,
-            roles: &[],
+            roles: &keycard_store::Roles::default(),
             now: state.now(),
         })
         .await?;
@@ -86,7 +86,7 @@ async fn login(
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let now = state.now();
-    let username = Username::parse(&request.username).ok();
+    let username = Username::existing(&request.username).ok();
     if let Some(username) = &username
         && let Some(until) = state.login_locked_until(username).await?
     {
@@ -164,7 +164,7 @@ async fn refresh(
             tracing::warn!(username = ?claims.sub, client = %client, "refresh token reuse detected: session revoked");
             end_session(&state, &claims, "refresh token reuse").await?;
             state.audit(AuditKind::RefreshReuse, Some(&claims.sub), &client, Some(claims.sid), None).await;
-            return Err(AuthError::Revoked.into());
+            return Err(AuthError::RefreshReused.into());
         }
         Rotation::Revoked | Rotation::Unknown => {
             // Heal the in-memory list: this session is over.
@@ -218,7 +218,7 @@ async fn logout(
     let Query(params) = params.map_err(|_| ApiError::BadRequest("scope must be local, global or others".into()))?;
     let mut ended = 0;
     if params.scope != Scope::Local {
-        let username = Username::parse(&claims.sub)?;
+        let username = Username::existing(&claims.sub)?;
         let user = state.store.get_user(&username).await?.ok_or(AuthError::Revoked)?;
         let except = (params.scope == Scope::Others).then_some(claims.sid);
         let revoked = state.store.revoke_user_sessions(user.id, except, state.now(), "logout").await?;

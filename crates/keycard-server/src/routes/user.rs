@@ -63,7 +63,7 @@ impl From<User> for UserView {
 
 /// The account behind a token, or 401 if it is gone.
 async fn account(state: &AppState, sub: &str) -> Result<User, ApiError> {
-    let username = Username::parse(sub)?;
+    let username = Username::existing(sub)?;
     state.store.get_user(&username).await?.ok_or(ApiError::NotFound("User not found"))
 }
 
@@ -71,7 +71,7 @@ async fn account(state: &AppState, sub: &str) -> Result<User, ApiError> {
 /// `KEYCARD_ACCOUNT_CACHE_TTL` ago, from memory (see [`crate::accounts`]).
 #[instrument(skip_all, fields(sub = ?claims.sub))]
 async fn user(State(state): State<AppState>, AccessToken(claims): AccessToken) -> Result<Response, ApiError> {
-    let username = Username::parse(&claims.sub)?;
+    let username = Username::existing(&claims.sub)?;
     if let Some(body) = state.accounts.get(username.key()) {
         return Ok(json_body(body));
     }
@@ -158,7 +158,7 @@ async fn change_password(
     FreshAccessToken(claims): FreshAccessToken,
     crate::extract::Json(request): crate::extract::Json<ChangePassword>,
 ) -> Result<Json<Value>, ApiError> {
-    let username = Username::parse(&claims.sub)?;
+    let username = Username::existing(&claims.sub)?;
     let now = state.now();
     if let Some(until) = state.login_locked_until(&username).await? {
         return Err(super::auth::too_many_failures(until - now));

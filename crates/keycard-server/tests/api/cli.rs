@@ -32,6 +32,8 @@ fn help_is_available_on_every_command() {
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
     }
+    let help = String::from_utf8(run_cli(&["--help"], "", &[]).stdout).unwrap();
+    assert!(help.replace('\n', " ").contains("on SQLite or PostgreSQL"), "{help}");
     let serve = String::from_utf8(run_cli(&["serve", "--help"], "", &[]).stdout).unwrap();
     for var in [
         "KEYCARD_BIND",
@@ -112,6 +114,80 @@ fn a_short_secret_is_refused_at_start_without_being_echoed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("at least 32"), "{stderr}");
     assert!(!stderr.contains("too-short-secret"), "{stderr}");
+}
+
+#[test]
+fn a_set_but_empty_secret_variable_refuses_to_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(keycard_bin())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("KEYCARD_JWT_SECRET", "")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("KEYCARD_JWT_SECRET is set but empty"), "{stderr}");
+    assert!(!dir.path().join("keycard.secret").exists(), "a secret was generated");
+}
+
+/// Runs `keycard ARGS`, reads `keep` bytes of its output and closes the pipe, as `| head -c`
+/// does; returns the exit status and stderr.
+fn run_into_closing_pipe(args: &[&str], keep: usize) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(keycard_bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = vec![0; keep];
+    stdout.read_exact(&mut head).unwrap();
+    drop(stdout);
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (child.wait().unwrap(), stderr)
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_the_cli_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("k.db").display());
+    // Far more output than a pipe holds (64 KiB), so writes fail after the reader has gone.
+    let store = keycard_store::Store::connect(&db).await.unwrap();
+    let events: Vec<keycard_store::AuditEvent> = (0..1000)
+        .map(|i| keycard_store::AuditEvent {
+            username: Some(format!("user-{i}")),
+            detail: Some(json!({ "padding": "x".repeat(200) })),
+            ..keycard_store::AuditEvent::new(keycard_store::AuditKind::LoginFailed, i)
+        })
+        .collect();
+    store.record_audit_batch(&events).await.unwrap();
+    for i in 0..600 {
+        let name = keycard_store::Username::parse(&format!("user-{i:04}-{}", "x".repeat(40))).unwrap();
+        let new = keycard_store::NewUser {
+            username: &name,
+            email: None,
+            password_hash: "$argon2id$fake",
+            roles: &keycard_store::Roles::default(),
+            now: i,
+        };
+        store.create_user(&new).await.unwrap();
+    }
+    store.close().await;
+    for args in [
+        &["audit", "--limit", "1000", "--database-url", &db][..],
+        &["audit", "--json", "--limit", "1000", "--database-url", &db],
+        &["user", "list", "--json", "--database-url", &db],
+        &["user", "list", "--database-url", &db],
+    ] {
+        for _ in 0..3 {
+            let (status, stderr) = run_into_closing_pipe(args, 300);
+            assert!(status.success(), "{args:?}: {status}: {stderr}");
+            assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        }
+    }
 }
 
 #[tokio::test]

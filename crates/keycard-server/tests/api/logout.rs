@@ -47,6 +47,6 @@ async fn refresh_reuse_detection_survives_a_restart() {
     let first = app.user_with_tokens("alice").await;
     let second = TokenPair::from_body(&app.refresh(&first.refresh).await.json().await.unwrap());
     let app = app.restart().await;
-    assert_401(app.refresh(&first.refresh).await, "Token has been revoked").await;
+    assert_401(app.refresh(&first.refresh).await, "Refresh token reused: the session has been ended").await;
     assert_401(app.get("/protected", Some(&second.access)).await, "Token has been revoked").await;
 }

@@ -51,7 +51,7 @@ async fn every_kind_of_revocation_reaches_the_other_instance(redis: bool) {
     // Refresh-token reuse detected on A ends the session, whose access token B then refuses.
     let carol = b.user_with_tokens("carol").await;
     assert_eq!(a.refresh(&carol.refresh).await.status(), StatusCode::OK);
-    assert_401(a.refresh(&carol.refresh).await, "Token has been revoked").await;
+    assert_401(a.refresh(&carol.refresh).await, "Refresh token reused: the session has been ended").await;
     refused_within(&b, &carol.access, PROPAGATION).await;
 
     // An admin disables an account on A; its tokens die on B.

@@ -29,7 +29,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_session() {
     let first = app.user_with_tokens("alice").await;
     let second = TokenPair::from_body(&app.refresh(&first.refresh).await.json().await.unwrap());
 
-    assert_401(app.refresh(&first.refresh).await, "Token has been revoked").await;
+    assert_401(app.refresh(&first.refresh).await, "Refresh token reused: the session has been ended").await;
 
     // Everything of that session is dead: the newest refresh token and its access token.
     assert_401(app.refresh(&second.refresh).await, "Token has been revoked").await;

@@ -106,3 +106,78 @@ async fn twenty_concurrent_registrations_of_one_name_create_exactly_one_account(
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 19, "{statuses:?}");
 }
+
+#[tokio::test]
+async fn names_that_display_like_an_existing_account_are_refused() {
+    let app = spawn_app().await;
+    assert_eq!(app.register("alice", PASSWORD).await.status(), StatusCode::CREATED);
+    // Issue 11: each of these registered a second "alice".
+    let invisible = [
+        "\u{3164}",
+        "\u{115F}",
+        "\u{1160}",
+        "\u{FFA0}",
+        "\u{2800}",
+        "\u{E0001}",
+        "\u{E0061}",
+        "\u{E007F}",
+        "\u{FE00}",
+        "\u{FE0F}",
+        "\u{061C}",
+        "\u{1D173}",
+        "\u{FFF9}",
+        "\u{17B4}",
+    ];
+    for c in invisible {
+        for name in [format!("alice{c}"), format!("{c}alice"), format!("ali{c}ce")] {
+            let (status, msg) = msg_of(app.register(&name, PASSWORD).await).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}");
+            assert!(msg.contains("invisible"), "{name:?}: {msg}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_account_registered_under_the_old_rule_still_logs_in_and_can_be_managed() {
+    let app = spawn_app().await;
+    // Created as the old rule allowed (straight into the store: today's parse refuses it).
+    let legacy = "bob\u{3164}";
+    let store = keycard_store::Store::connect(app.database_url()).await.unwrap();
+    let hash = keycard_server::password::Passwords::new(&cheap_argon2())
+        .unwrap()
+        .hash(&keycard_store::Password::parse(PASSWORD).unwrap())
+        .await
+        .unwrap();
+    let username = keycard_store::Username::existing(legacy).unwrap();
+    let new = keycard_store::NewUser {
+        username: &username,
+        email: None,
+        password_hash: &hash,
+        roles: &keycard_store::Roles::default(),
+        now: 1,
+    };
+    store.create_user(&new).await.unwrap();
+    store.close().await;
+
+    let tokens = app.login_tokens(legacy, PASSWORD).await;
+    assert_eq!(claims_of(&tokens.access)["sub"], legacy);
+    let me: serde_json::Value = app.get("/user", Some(&tokens.access)).await.json().await.unwrap();
+    assert_eq!(me["username"], legacy);
+    let refreshed = TokenPair::from_body(&app.refresh(&tokens.refresh).await.json().await.unwrap());
+    let global = app.client.delete(app.url("/logout?scope=global")).bearer_auth(&refreshed.access).send().await;
+    assert_eq!(global.unwrap().status(), StatusCode::OK);
+    // It cannot be registered again, and `keycard user list` points it out.
+    assert_eq!(app.register(legacy, PASSWORD).await.status(), StatusCode::BAD_REQUEST);
+    let out = run_cli(&["user", "list", "--database-url", app.database_url()], "", &[]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("older username rule"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An admin can still disable it.
+    let admin = admin_tokens(&app).await;
+    let path = format!("/admin/users/{}/disable", "bob%E3%85%A4");
+    let disabled = app.client.post(app.url(&path)).bearer_auth(&admin.access).send().await.unwrap();
+    assert_eq!(disabled.status(), StatusCode::OK);
+}

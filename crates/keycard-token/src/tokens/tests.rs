@@ -250,6 +250,18 @@ fn oversized_tokens_are_refused_before_decoding() {
 }
 
 #[test]
+fn a_token_the_verifier_would_refuse_as_too_large_is_never_issued() {
+    let tokens = tokens();
+    // 1,000 roles: the 9.5 KB token of issue 11.
+    let roles: Vec<String> = (0..1000).map(|i| format!("role-{i}")).collect();
+    assert_eq!(tokens.issue_pair(&NewSession::login("alice", roles)).unwrap_err(), TokenError::TooLarge);
+    // Just under the limit is issued and verifies.
+    let (token, _) = tokens.issue(&NewSession::login("alice", vec!["r".repeat(5000)]), TokenType::Access).unwrap();
+    assert!(token.len() <= MAX_TOKEN_LEN);
+    assert!(tokens.verify(&token).is_ok());
+}
+
+#[test]
 fn a_rotated_out_key_still_verifies_under_its_kid_and_only_there() {
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(NOW));
     let old = Tokens::new(Keys::hmac_sha256(&[1u8; 32]).unwrap(), TokenSettings::default(), clock.clone());
