@@ -90,7 +90,7 @@ impl PgStore {
         Tx::begin(&self.pool, "BEGIN").await
     }
 
-    /// See [`crate::Store::probe_writes`]: rewrites the one row of `write_probe`.
+    /// See [`crate::Store::check_writes`]: rewrites the one row of `write_probe`.
     pub async fn probe_writes(&self, now: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE write_probe SET written_at = $1 WHERE id = 1").bind(now).execute(&self.pool).await?;
         Ok(())

@@ -165,7 +165,7 @@ impl Store {
 
     /// Whether the database takes writes, for readiness checks. Writes nothing while writes
     /// succeed (the requests' own writes tell); while they are refused, rewrites one row of
-    /// `write_probe` at most once a [`PROBE_EVERY`], so the store notices by itself that space
+    /// `write_probe` at most once a second, so the store notices by itself that space
     /// has returned. [`StoreError::WritesRefused`] while they still are.
     pub async fn check_writes(&self, now: i64) -> Result<(), StoreError> {
         {
