@@ -2,9 +2,11 @@
 """Turns the raw lines of bench/run.sh into BENCHMARKS.md (markdown on stdout).
 
   report.py --raw RAW_FILE --command "bench/run.sh ..."
+  report.py --soak-only RAW_FILE...   only the memory-under-load section, from SOAK lines
 
 Raw lines: `MACHINE key=value`, `ARGON2 hash_raw_ms=.. verify_phc_ms=..`, `BENCH ...` (the anchors'
-bench.sh format, `tag=` naming the scenario), `MEM target=.. kind=..`. Lines starting with `#`
+bench.sh format, `tag=` naming the scenario), `MEM target=.. kind=..`, `SOAK target=..` (bench/soak.sh;
+one column each in the memory-under-load table). Lines starting with `#`
 (runs spoiled by other processes and repeated) and lines with `contaminated=1` are ignored.
 Medians are over rounds; a ratio is the ratio of the medians, with the spread of the per-round
 ratios (the i-th run of one target paired with the i-th run of the other: same round).
@@ -27,6 +29,7 @@ def parse_kv(line):
 
 def load(path):
     machine, argon2, bench, mem = {}, {}, defaultdict(list), defaultdict(list)
+    mem["soak"] = []
     with open(path, encoding="utf-8") as f:
         for raw in f:
             line = raw.rstrip("\n")
@@ -44,6 +47,8 @@ def load(path):
                 if kv.get("contaminated") == "1":
                     continue
                 bench[(kv.get("tag", ""), kv["target"], kv["method"], kv["path"])].append(kv)
+            elif kind == "SOAK":
+                mem["soak"].append(parse_kv(line))
             elif kind == "MEM":
                 kv = parse_kv(line)
                 mem[(kv["target"], kv["kind"])].append(kv)
@@ -157,7 +162,75 @@ def ratio_cell_for(base, rr, inverted):
     return ratio_cell(base, rr)
 
 
+def soak_section(soaks):
+    """Markdown lines of the memory-under-load table: one column per SOAK line."""
+    if not soaks:
+        return []
+
+    def mb(s, key):
+        v = s.get(key)
+        return "–" if v in (None, "") else f"{int(v) * 1024 / 1e6:.1f} MB"
+
+    def delta(s, key):
+        v = s.get(key)
+        return "–" if v in (None, "") else f"{int(v) * 1024 / 1e6:+.1f} MB"
+
+    def minutes(s):
+        d = int(s.get("dur_s", "0"))
+        return f"{d // 60} minutes" if d % 60 == 0 else f"{d} s"
+
+    out = ["## 6. Memory under load", ""]
+    s0 = soaks[0]
+    out.append(
+        f"`bench/soak.sh` (`{s0.get('cmd', 'bench/soak.sh').replace('+', ' ')}`): keycard on a fresh SQLite "
+        "database with its defaults (Argon2id m=19456 KiB, t=2, p=1; hash concurrency = its CPUs = 1, "
+        "pinned to CPU 1), a login flood (wrk, 64 connections), then a mixed load of 70 % `GET /protected`, "
+        "20 % `GET /user`, 5 % `POST /token/refresh` (every request rotating) and 5 % `POST /login` "
+        "from 64 connections; RSS (`/proc/PID/status` VmRSS, MB = 10^6 bytes) sampled every "
+        f"{s0.get('interval_s', '30')} s. The mixed load's rate is bounded by its logins (one Argon2id "
+        "hash at a time on the server's core).")
+    out.append("")
+    out.append("| what | " + " | ".join(s.get("target", "?") for s in soaks) + " |")
+    out.append("|---|" + "---:|" * len(soaks))
+
+    def row(label, f):
+        out.append(f"| {label} | " + " | ".join(f(s) for s in soaks) + " |")
+
+    row("RSS just after start (1 s after the first `200`)", lambda s: mb(s, "start_kib"))
+    row("RSS after a login flood", lambda s: mb(s, "flood_kib") + f" ({int(s.get('flood_requests', 0)):,} logins "
+        f"in {s.get('flood_s', '?')} s)")
+    row("RSS when the mixed load starts", lambda s: mb(s, "soak0_kib"))
+    row("RSS after its first sample", lambda s: mb(s, "soak30_kib"))
+    row("RSS at its end", lambda s: mb(s, "end_kib"))
+    row("peak of the samples", lambda s: mb(s, "max_kib"))
+    row(f"**RSS growth over {minutes(s0)}** (start → end of the mixed load)", lambda s: delta(s, "growth_kib"))
+    row("the same from the first sample (warmed up) to the end", lambda s: delta(s, "drift_kib"))
+    row("requests (errors: non-2xx, socket)", lambda s: f"{int(s.get('requests', 0)):,} "
+        f"({s.get('non2xx', '?')}, {int(s.get('err_connect', 0)) + int(s.get('err_read', 0)) + int(s.get('err_write', 0)) + int(s.get('err_timeout', 0))})")
+    row("of which `/protected` / `/user` / refresh / login", lambda s: " / ".join(
+        f"{int(s.get(k, 0)):,}" for k in ("protected", "user", "refresh", "login")))
+    row("req/s", lambda s: fmt_num(float(s.get("rps", 0))))
+    row("threads at the end", lambda s: s.get("threads_end", "–"))
+    row("extra server environment", lambda s: "–" if s.get("env", "none") == "none" else f"`{s['env']}`")
+    row("commit", lambda s: f"`{s.get('git', '?')}`")
+    out.append("")
+    for s in soaks:
+        series = s.get("series", "")
+        if series:
+            pts = [p.split("/") for p in series.split(":") if "/" in p]
+            out.append(f"RSS samples of *{s.get('target', '?')}* (s: MB): " + ", ".join(
+                f"{t}: {int(k) * 1024 / 1e6:.1f}" for t, k in pts) + ".")
+            out.append("")
+    return out
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--soak-only":
+        soaks = []
+        for path in sys.argv[2:]:
+            soaks.extend(load(path)[3]["soak"])
+        print("\n".join(soak_section(soaks)))
+        return 0
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
     ap.add_argument("--command", required=True)
@@ -341,7 +414,7 @@ def main():
     ], login_note)
 
     # -- memory ------------------------------------------------------------------------------
-    if mem:
+    if any(k != "soak" for k in mem):
         w("## 5. Memory and start-up")
         w("")
         w("| what | keycard | rust_floor |")
@@ -365,10 +438,12 @@ def main():
         w(f"| start-up with 1,000,000 revoked ids | {fmt_ms(s_rev)} ms | – |")
         w("")
         w("MB = 10^6 bytes (RSS from `/proc/PID/status`). Start-up and idle RSS: median of the runs; "
-          "start-up includes opening SQLite, migrations, loading the revocations, the dummy Argon2 hash "
+          "start-up includes opening SQLite, migrations, loading the revocations "
           "and binding the listener. The idle connections each sent one `GET` and stay open; rust_floor's "
           "idle RSS is read just before its connections open.")
         w("")
+
+    out.extend(soak_section(mem.get("soak", [])))
 
     # -- microbenchmarks ----------------------------------------------------------------------
     if args.micro:

@@ -14,8 +14,10 @@
 #                       every round; the table shows medians over the rounds
 #   --duration S        seconds per wrk run (default 10)
 #   --connections C     wrk connections (default 64, as the anchors' campaign)
-#   --scenarios LIST    comma-separated subset of: protected user refresh login memory
-#                       (default: all). protected includes the 1,000,000-revoked-ids server.
+#   --scenarios LIST    comma-separated subset of: protected user refresh login memory soak
+#                       (default: all). protected includes the 1,000,000-revoked-ids server;
+#                       soak is bench/soak.sh (RSS over a long mixed load, on its own server)
+#   --soak-duration S   seconds of the soak's mixed load (default 600)
 #   --revoked N         revoked ids loaded for the "revoked" server (default 1000000)
 #   --idle-conns N      idle keep-alive connections for the memory scenario (default 10000)
 #   --quiet-below PCT   before each run wait until the machine is below PCT % busy (of one
@@ -27,6 +29,7 @@
 #   --keycard PATH      measure this keycard binary (e.g. another build, for an A/B); not built
 #   --output FILE       where the report goes (default: BENCHMARKS.md at the repository root)
 #   --quick             --rounds 1 --duration 3 --quiet-below 0 --max-foreign 1000
+#                       --soak-duration 60
 #   -h, --help          this text
 #
 # Pinning (as the anchors): every server on CPU 1 (`taskset -c 1`), wrk on CPU 0, so each number
@@ -39,7 +42,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 COMMAND="bench/run.sh${*:+ $*}"
 
-ROUNDS=3 DURATION=10 CONNS=64 SCENARIOS="protected,user,refresh,login,memory" REVOKED=1000000
+ROUNDS=3 DURATION=10 CONNS=64 SCENARIOS="protected,user,refresh,login,memory,soak" REVOKED=1000000 SOAK_DURATION=600
 IDLE_CONNS=10000 QUIET=25 QUIET_MAX=300 MAX_FOREIGN=15 RETRIES=2 FLASK=1 BUILD=1
 OUTPUT="$ROOT/BENCHMARKS.md" PROBE_CONNS=8 MEM_RUNS=3 KEYCARD_OVERRIDE=""
 
@@ -52,6 +55,7 @@ while [[ $# -gt 0 ]]; do
     --duration) DURATION="$2"; shift 2 ;;
     --connections) CONNS="$2"; shift 2 ;;
     --scenarios) SCENARIOS="$2"; shift 2 ;;
+    --soak-duration) SOAK_DURATION="$2"; shift 2 ;;
     --revoked) REVOKED="$2"; shift 2 ;;
     --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
     --quiet-below) QUIET="$2"; shift 2 ;;
@@ -60,7 +64,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=0; shift ;;
     --keycard) KEYCARD_OVERRIDE="$2"; shift 2 ;;
     --output) OUTPUT="$2"; shift 2 ;;
-    --quick) ROUNDS=1 DURATION=3 QUIET=0 MAX_FOREIGN=1000 RETRIES=0 MEM_RUNS=1; shift ;;
+    --quick) ROUNDS=1 DURATION=3 QUIET=0 MAX_FOREIGN=1000 RETRIES=0 MEM_RUNS=1 SOAK_DURATION=60; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -69,7 +73,7 @@ done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
 SCENARIOS=",${SCENARIOS// /,},"
 for s in ${SCENARIOS//,/ }; do
-  case "$s" in protected|user|refresh|login|memory) ;; *) die "unknown scenario $s" ;; esac
+  case "$s" in protected|user|refresh|login|memory|soak) ;; *) die "unknown scenario $s" ;; esac
 done
 want() { [[ "$SCENARIOS" == *",$1,"* ]]; }
 
@@ -524,6 +528,14 @@ if want memory; then
   taskset -c 0 python3 "$HERE/probe.py" conns 127.0.0.1 "$P_SCRATCH" /hello "$IDLE_CONNS" "$pid" |
     sed 's/^CONNS /MEM target=rust_floor kind=conns /' | tee -a "$RAW" >&2 || true
   stop_pid "$pid"
+fi
+
+# ---- memory under load ---------------------------------------------------------------------------
+if want soak; then
+  log "soak: ${SOAK_DURATION} s of mixed load (bench/soak.sh)"
+  wait_quiet
+  "$HERE/soak.sh" --no-build --keycard "$KEYCARD" --duration "$SOAK_DURATION" --connections "$CONNS" \
+    --raw "$RAW" >&2
 fi
 
 # ---- report --------------------------------------------------------------------------------------

@@ -3,20 +3,28 @@
 //! Each hash holds `memory_kib` of memory and a core for tens of milliseconds, so hashes run in
 //! `spawn_blocking` behind a semaphore sized to the CPU count: a login flood queues for a permit
 //! instead of exhausting memory or starving the request threads. Logins of unknown users verify
-//! against a dummy hash made with the same parameters, so the response time does not tell
-//! whether a username exists.
+//! against a dummy hash with the same parameters, so the response time does not tell whether a
+//! username exists.
 //!
-//! Verification (every login) computes in a block array kept from the previous hash instead of a
-//! fresh one: the library allocates `memory_kib` zeroed per hash, a 19 MiB memset that was 5.5 %
-//! of the server's CPU in a login flood (`bench/analysis.md`). Arrays are only kept for the
-//! configured memory cost, at most one per permit, and made on first use, not at start-up (so
-//! the idle RSS does not grow).
+//! Every Argon2 computation — hashing at registration and password change, verifying a login,
+//! verifying the dummy hash — runs in a block array kept from the previous one, through the
+//! library's caller-provided-memory API (`hash_password_into_with_memory`), instead of a fresh
+//! `memory_kib` allocation per hash (which also costs a 19 MiB memset: 5.5 % of the server's CPU
+//! in a login flood, `bench/analysis.md`, and leaves glibc a freed 19 MiB block to keep or give
+//! back). Arrays are made on first use, not at start-up (so the idle RSS does not grow), never
+//! freed, and never more than permits: a hash's permit lives in its blocking task, so a request
+//! dropped mid-hash (the client hung up) does not let another hash start beside it. Before that,
+//! each such drop could add a 19 MiB array for good (`bench/soak.sh`: 55 MB after a login flood
+//! with one permit, two arrays). The memory hashing needs is thus `permits x memory_kib`, reused,
+//! and flat under load. Only a stored hash with a larger memory cost than the configured one (from
+//! before the parameters were lowered) still goes through the library, which allocates for it.
 
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use argon2::password_hash::phc::Output;
-use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::password_hash::try_generate_salt;
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordVerifier, Version};
 use keycard_store::Password;
 use tokio::sync::Semaphore;
 
@@ -30,7 +38,13 @@ pub struct Passwords {
 
 struct Inner {
     argon2: Argon2<'static>,
-    permits: Semaphore,
+    /// One per hash that may run at once. A hash's permit moves into its blocking task and is
+    /// given back when the hash ends, not when the request is dropped: a client that hangs up
+    /// mid-hash (every connection wrk closes at the end of a login flood) must not let a second
+    /// hash start, and make a second block array, while the first still runs.
+    permits: Arc<Semaphore>,
+    /// The number of permits: the most block arrays ever kept.
+    max_blocks: usize,
     /// Block arrays of the configured size between hashes; a hash takes one only while it holds
     /// a permit, so there are never more than permits.
     blocks: Mutex<Vec<Vec<Block>>>,
@@ -38,10 +52,35 @@ struct Inner {
 }
 
 impl Inner {
+    /// The PHC string of `password` with a fresh random salt, as the library's
+    /// `PasswordHasher::hash_password` makes it, but computed in a kept block array.
+    fn hash(&self, password: &[u8]) -> Result<String, HashError> {
+        let salt = try_generate_salt().map_err(|e| HashError(format!("no random salt: {e}")))?;
+        self.hash_with_salt(password, &salt)
+    }
+
+    /// [`Inner::hash`] with a given salt (the library's `hash_password_with_salt`).
+    fn hash_with_salt(&self, password: &[u8], salt: &[u8]) -> Result<String, HashError> {
+        let salt = Salt::new(salt).map_err(|e| HashError(e.to_string()))?;
+        let params = self.argon2.params();
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.with_blocks(|blocks| self.argon2.hash_password_into_with_memory(password, &salt, &mut output, blocks))
+            .map_err(|e| HashError(e.to_string()))?;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(params).map_err(|e| HashError(e.to_string()))?,
+            salt: Some(salt),
+            hash: Some(Output::new(&output).map_err(|e| HashError(e.to_string()))?),
+        };
+        Ok(hash.to_string())
+    }
+
     /// Whether `password` matches the PHC string `stored`, as [`PasswordVerifier::verify_password`]
     /// decides it (algorithm, version and parameters from the string, constant-time comparison
-    /// of the output), but computed in a reused block array when the string's memory cost is the
-    /// configured one. A string with another memory cost (from before a change of parameters)
+    /// of the output), but computed in a kept block array when the string's memory cost is at
+    /// most the configured one (Argon2 uses the first `block_count` blocks of the array it is
+    /// given). A string with a larger memory cost (from before the parameters were lowered)
     /// goes through the library, which allocates for it.
     fn verify(&self, password: &[u8], stored: &str) -> bool {
         let Ok(parsed) = PasswordHash::new(stored) else {
@@ -50,7 +89,7 @@ impl Inner {
         let Ok(params) = Params::try_from(&parsed) else {
             return false;
         };
-        if params.block_count() != self.argon2.params().block_count() {
+        if params.block_count() > self.argon2.params().block_count() {
             return self.argon2.verify_password(password, &parsed).is_ok();
         }
         let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
@@ -72,17 +111,38 @@ impl Inner {
     }
 
     /// Runs `f` on a block array of the configured size: a kept one, or a new one that is kept
-    /// afterwards. Argon2 writes every block before reading it, so what a previous hash left
-    /// there does not matter.
+    /// afterwards. Argon2 writes every block it uses before reading it, so what a previous hash
+    /// left there does not matter. Called only while holding a permit, so no more arrays are
+    /// ever made than permits.
     fn with_blocks<T>(&self, f: impl FnOnce(&mut [Block]) -> T) -> T {
         let kept = self.blocks.lock().ok().and_then(|mut kept| kept.pop());
         let mut blocks = kept.unwrap_or_else(|| vec![Block::new(); self.argon2.params().block_count()]);
         let result = f(&mut blocks);
-        if let Ok(mut kept) = self.blocks.lock() {
+        if let Ok(mut kept) = self.blocks.lock()
+            && kept.len() < self.max_blocks
+        {
             kept.push(blocks);
         }
         result
     }
+}
+
+/// A PHC string with `params`, a random salt and a random output: verifying any password
+/// against it costs exactly one hash with `params` (what a known user's login costs) and never
+/// succeeds, and making it costs no hash, so start-up neither waits for one nor frees a block
+/// array (see the module documentation for why freeing one matters).
+fn dummy_hash(params: &Params) -> anyhow::Result<String> {
+    let mut random = [0u8; Salt::RECOMMENDED_LENGTH + Params::DEFAULT_OUTPUT_LEN];
+    getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no random bytes: {e}"))?;
+    let (salt, output) = random.split_at(Salt::RECOMMENDED_LENGTH);
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("{e}"))?,
+        salt: Some(Salt::new(salt).map_err(|e| anyhow::anyhow!("{e}"))?),
+        hash: Some(Output::new(output).map_err(|e| anyhow::anyhow!("{e}"))?),
+    };
+    Ok(hash.to_string())
 }
 
 impl std::fmt::Debug for Passwords {
@@ -97,22 +157,19 @@ impl std::fmt::Debug for Passwords {
 pub struct HashError(String);
 
 impl Passwords {
-    /// A hasher with `settings`; computes the dummy hash, so it takes one hash's time.
+    /// A hasher with `settings`. Allocates no block array: the first hash makes the first one.
     pub fn new(settings: &Argon2Settings) -> anyhow::Result<Self> {
         let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let concurrency =
             settings.concurrency.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
-        let dummy_hash = argon2
-            .hash_password(b"keycard dummy password for unknown users")
-            .map_err(|e| anyhow::anyhow!("computing the dummy hash: {e}"))
-            .context("checking the Argon2 parameters")?
-            .to_string();
+        let dummy_hash = dummy_hash(argon2.params()).context("making the dummy hash")?;
         Ok(Self {
             inner: Arc::new(Inner {
                 argon2,
-                permits: Semaphore::new(concurrency),
+                permits: Arc::new(Semaphore::new(concurrency)),
+                max_blocks: concurrency,
                 blocks: Mutex::new(Vec::new()),
                 dummy_hash,
             }),
@@ -122,10 +179,7 @@ impl Passwords {
     /// The PHC string of `password` with a fresh random salt.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let password = password.expose().to_owned();
-        self.blocking(move |inner| {
-            inner.argon2.hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
-        })
-        .await?
+        self.blocking(move |inner| inner.hash(password.as_bytes())).await?
     }
 
     /// Whether `password` matches `hash`. With no hash (unknown user) it verifies against the
@@ -142,14 +196,22 @@ impl Passwords {
     }
 
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> T + Send + 'static) -> Result<T, HashError> {
-        let _permit = self.inner.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        let permit = Arc::clone(&self.inner.permits).acquire_owned().await.map_err(|e| HashError(e.to_string()))?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(|e| HashError(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let result = f(&inner);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use argon2::PasswordHasher;
+
     use super::*;
 
     fn cheap() -> Passwords {
@@ -183,7 +245,7 @@ mod tests {
     }
 
     /// `Inner::verify` answers what the library's `verify_password` answers, whether it computes in
-    /// a kept block array (the configured memory cost) or lets the library allocate (another).
+    /// a kept block array (the configured memory cost or less) or lets the library allocate (more).
     #[test]
     fn verification_agrees_with_the_library() {
         let passwords = cheap();
@@ -202,6 +264,7 @@ mod tests {
             phc(Algorithm::Argon2i, Version::V0x13, 1024, 1, Some(64)),
             phc(Algorithm::Argon2d, Version::V0x10, 1024, 1, None),
             phc(Algorithm::Argon2id, Version::V0x13, 2048, 1, None),
+            phc(Algorithm::Argon2id, Version::V0x13, 512, 1, None),
             tampered,
             configured.rsplit_once('$').unwrap().0.to_owned(),
             "not a phc string".to_owned(),
@@ -215,6 +278,22 @@ mod tests {
         }
         assert!(inner.verify(b"password123", &configured));
         assert_eq!(inner.blocks.lock().unwrap().len(), 1);
+    }
+
+    /// A request dropped mid-hash (the client hung up) keeps its permit until its hash ends, so
+    /// the next hash cannot start beside it and make a second block array.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_request_keeps_its_permit_until_its_hash_ends() {
+        let passwords =
+            Passwords::new(&Argon2Settings { memory_kib: 8192, iterations: 4, parallelism: 1, concurrency: Some(1) })
+                .unwrap();
+        for _ in 0..20 {
+            let dropped =
+                tokio::time::timeout(std::time::Duration::from_millis(1), passwords.verify(None, "password123"));
+            assert!(dropped.await.is_err(), "the hash should outlast 1 ms");
+        }
+        assert!(!passwords.verify(None, "password123").await.unwrap());
+        assert_eq!(passwords.inner.blocks.lock().unwrap().len(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,6 +314,37 @@ mod tests {
         }
         let kept = passwords.inner.blocks.lock().unwrap().len();
         assert!((1..=2).contains(&kept), "{kept}");
+    }
+
+    /// `Inner::hash_with_salt` makes exactly the library's PHC string, in a kept block array.
+    #[test]
+    fn hashing_agrees_with_the_library_and_keeps_its_block_array() {
+        let passwords = cheap();
+        let inner = &passwords.inner;
+        let salt = [42u8; 16];
+        for password in [b"password123".as_slice(), b"", "p\u{e4}ssw\u{f6}rd".as_bytes()] {
+            let library = inner.argon2.hash_password_with_salt(password, &salt).unwrap().to_string();
+            assert_eq!(inner.hash_with_salt(password, &salt).unwrap(), library);
+        }
+        assert_eq!(inner.blocks.lock().unwrap().len(), 1);
+        let hash = inner.hash(b"password123").unwrap();
+        assert_ne!(hash, inner.hash(b"password123").unwrap(), "a fresh salt each time");
+        assert!(inner.verify(b"password123", &hash));
+        assert_eq!(inner.blocks.lock().unwrap().len(), 1);
+    }
+
+    /// The dummy hash has the configured parameters (so verifying against it costs what a real
+    /// login costs, in the kept array) and no password verifies against it.
+    #[test]
+    fn the_dummy_hash_costs_a_configured_hash() {
+        let passwords = cheap();
+        let inner = &passwords.inner;
+        assert!(inner.dummy_hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{}", inner.dummy_hash);
+        let parsed = PasswordHash::new(&inner.dummy_hash).unwrap();
+        assert_eq!(Params::try_from(&parsed).unwrap().block_count(), inner.argon2.params().block_count());
+        assert!(inner.blocks.lock().unwrap().is_empty(), "no array before the first hash");
+        assert!(!inner.verify(b"keycard dummy password for unknown users", &inner.dummy_hash));
+        assert_eq!(inner.blocks.lock().unwrap().len(), 1);
     }
 
     #[test]
