@@ -95,6 +95,11 @@ impl From<crate::password::HashError> for ApiError {
     }
 }
 
+/// The 409 message when an account's roles (granted before roles were bounded) would make a
+/// token larger than keycard accepts.
+pub const TOKEN_TOO_LARGE: &str =
+    "This account has more roles than a token can carry; an admin must reduce them (PUT /admin/users/{name}/roles)";
+
 /// The 409 message when a change would leave no active admin.
 pub const LAST_ADMIN: &str = "Refused: this is the last active admin; give another active account the admin role first";
 
@@ -102,11 +107,12 @@ impl From<keycard_token::TokenError> for ApiError {
     fn from(e: keycard_token::TokenError) -> Self {
         match e {
             // Only an account given more roles than today's bounds allow (before they existed)
-            // can get here: issuing refuses what the verifier would refuse.
-            keycard_token::TokenError::TooLarge => ApiError::Internal(anyhow::Error::new(e).context(
-                "the account's roles make a token larger than keycard accepts; \
-                 reduce them with PUT /admin/users/{name}/roles",
-            )),
+            // can get here: issuing refuses what the verifier would refuse. Not a fault of the
+            // server: a clear 409 naming the remedy, and a warning for the operator.
+            keycard_token::TokenError::TooLarge => {
+                tracing::warn!("an account's roles make a token larger than keycard accepts: reduce them");
+                ApiError::Conflict(TOKEN_TOO_LARGE)
+            }
             e => ApiError::Internal(e.into()),
         }
     }
@@ -175,6 +181,7 @@ mod tests {
         assert!(matches!(ApiError::from(StoreError::WritesRefused("disk full")), ApiError::Unavailable(_)));
         assert!(matches!(ApiError::from(StoreError::LastAdmin), ApiError::Conflict(LAST_ADMIN)));
         assert!(matches!(ApiError::from(StoreError::TooManyRoles), ApiError::Invalid(_)));
+        assert!(matches!(ApiError::from(keycard_token::TokenError::TooLarge), ApiError::Conflict(TOKEN_TOO_LARGE)));
         assert!(matches!(ApiError::from(StoreError::from(sqlx::Error::PoolTimedOut)), ApiError::Unavailable(_)));
         assert!(matches!(
             ApiError::from(StoreError::Database(sqlx::Error::Protocol("x".into()))),
