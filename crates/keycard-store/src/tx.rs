@@ -25,7 +25,7 @@ use crate::StoreError;
 /// A transaction on a connection of its own. Run the statements on [`Tx::conn`], then hand the
 /// outcome to [`Tx::finish`], which commits an `Ok` and rolls back an `Err`:
 ///
-/// ```ignore
+/// ```text
 /// let mut tx = Tx::begin(&pool, "BEGIN IMMEDIATE").await?;
 /// let result = async {
 ///     sqlx::query("...").execute(tx.conn()).await?;
