@@ -675,18 +675,7 @@ async fn record_failure_in(
     .bind(username_key)
     .fetch_optional(&mut *conn)
     .await?;
-    let previous = match row {
-        Some(row) => {
-            let recent: String = row.try_get("recent")?;
-            Some(FailureState {
-                consecutive: u32::try_from(row.try_get::<i64, _>("consecutive")?).unwrap_or(u32::MAX),
-                last_failure_at: row.try_get("last_failure_at")?,
-                recent: FailureState::parse_recent(&recent),
-                locked_until: row.try_get("locked_until")?,
-            })
-        }
-        None => None,
-    };
+    let previous = row.as_ref().map(FailureState::from_row).transpose()?;
     let state = policy.after_failure(previous, now);
     let recent = state.recent_text();
     sqlx::query(

@@ -51,6 +51,22 @@ impl FailureState {
     pub fn parse_recent(text: &str) -> Vec<i64> {
         text.split(',').filter_map(|t| t.parse().ok()).collect()
     }
+
+    /// A row of `login_failures` (`consecutive`, `last_failure_at`, `recent`, `locked_until`),
+    /// on either backend.
+    pub(crate) fn from_row<'r, R: sqlx::Row>(row: &'r R) -> Result<Self, sqlx::Error>
+    where
+        &'static str: sqlx::ColumnIndex<R>,
+        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(FailureState {
+            consecutive: u32::try_from(row.try_get::<i64, _>("consecutive")?).unwrap_or(u32::MAX),
+            last_failure_at: row.try_get("last_failure_at")?,
+            recent: FailureState::parse_recent(row.try_get::<&str, _>("recent")?),
+            locked_until: row.try_get("locked_until")?,
+        })
+    }
 }
 
 impl ThrottlePolicy {
