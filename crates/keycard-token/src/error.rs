@@ -45,6 +45,27 @@ pub enum TokenError {
     /// Signing failed (a broken key): only when issuing.
     #[error("Token signing failed")]
     Signing,
+    /// A required claim is absent (PyJWT's wording).
+    #[error("Token is missing the \"{0}\" claim")]
+    MissingClaim(&'static str),
+    /// `sub` is not a string (PyJWT's wording; FJE 4.7 refuses such tokens too).
+    #[error("Subject must be a string")]
+    SubjectNotString,
+    /// `aud` names none of the configured audiences (PyJWT's wording).
+    #[error("Audience doesn't match")]
+    InvalidAudience,
+    /// `iss` is not the configured issuer (PyJWT's wording).
+    #[error("Invalid issuer")]
+    InvalidIssuer,
+    /// When issuing: the application's claims use a name keycard writes itself
+    /// ([`crate::RESERVED_CLAIMS`]), or are not a JSON object; or an extra header names a
+    /// parameter keycard manages (`alg`, `typ`, `kid`) or never writes (`jku`, `jwk`, `x5u`,
+    /// `x5c`, `crit`).
+    #[error("Additional claims or headers would overwrite reserved ones")]
+    Reserved,
+    /// When issuing: the identity is empty once converted to text.
+    #[error("The identity must not be empty")]
+    EmptyIdentity,
 }
 
 /// Why a key configuration was refused.

@@ -61,6 +61,8 @@ pub(crate) struct Key {
     /// Base64url of the protected header keycard writes with this key; also the fast path for
     /// verification (a byte-equal header needs no parsing).
     pub(crate) header_b64: String,
+    /// That header, parsed: what a token with exactly this header decodes to.
+    pub(crate) header: std::sync::Arc<crate::Header>,
     key: hmac::Key,
 }
 
@@ -132,7 +134,9 @@ impl Key {
             Some(kid) => serde_json::json!({"alg": alg.as_str(), "typ": "JWT", "kid": kid}),
         };
         let header_b64 = crate::tokens::b64(header.to_string().as_bytes());
-        Ok(Self { kid, alg, header_b64, key: hmac::Key::new(alg.hmac(), secret) })
+        let parsed =
+            crate::Header { alg, typ: Some("JWT".to_owned()), kid: kid.clone(), extra: serde_json::Map::new() };
+        Ok(Self { kid, alg, header_b64, header: std::sync::Arc::new(parsed), key: hmac::Key::new(alg.hmac(), secret) })
     }
 }
 

@@ -1,30 +1,37 @@
-//! # keycard-token: the JWT core of keycard
+//! # keycard-token: JWTs in Flask-JWT-Extended's format, issued and verified strictly
 //!
-//! Everything about a keycard token that does not depend on a web framework:
+//! Everything about a token that does not depend on a web framework:
 //!
-//! - [`Claims`] and [`TokenType`]: what a keycard token carries (`sub`, `iat`, `nbf`, `exp`, `jti`,
-//!   `type`, `fresh`, `roles`, `sid`).
-//! - [`Keys`]: the configured algorithm and key material. A verifier is built once per key and the
-//!   algorithm is pinned: nothing in a token's header chooses the algorithm or the key beyond a
-//!   `kid` lookup in this key set.
-//! - [`Tokens`]: issues access/refresh pairs and verifies tokens strictly (RFC 8725): exact
-//!   three-segment compact form, strict base64url, no unknown or duplicate header parameters or
-//!   claims, integer times, `exp` required, `nbf`/`iat` not in the future.
+//! - [`Claims<C>`]: the registered claims Flask-JWT-Extended 4 writes and reads (`sub`, `iat`,
+//!   `nbf`, `exp`, `jti`, `type`, `fresh`, `csrf`, and `iss`/`aud` when configured) with `C`, the
+//!   application's own claims, flattened beside them. A Flask service and a keycard service sharing
+//!   a secret accept each other's tokens.
+//! - [`Keys`]: the configured algorithm and key material. The algorithm is pinned to the key:
+//!   nothing in a token's header chooses the algorithm or the key beyond a `kid` lookup in this set.
+//! - [`Tokens`]: issues tokens ([`Tokens::access`], [`Tokens::refresh`]: identity of any
+//!   `Display` type, freshness, lifetime, extra claims and headers) and verifies them strictly
+//!   (RFC 8725): exact compact form, strict base64url, `exp` always required, integer times,
+//!   `nbf`/`iat` not in the future, `iss`/`aud` checked when configured.
 //! - [`Clock`]: injectable time, so expiry can be tested without sleeping.
-//! - [`RevocationList`]: revoked token and session ids kept in memory, each dropped once every
-//!   token it could match has expired anyway.
+//! - [`RevocationList`]: revoked ids kept in memory, each dropped once every token it could match
+//!   has expired anyway.
+//!
+//! Safer than Flask-JWT-Extended: `exp` is required, application claims cannot overwrite the
+//! registered ones ([`TokenError::Reserved`]), the identity is always a non-empty string `sub` (an
+//! integer id is written as `"42"`, which PyJWT 2.10 and FJE 4.7 accept), and HMAC secrets must be
+//! at least 32 bytes.
 //!
 //! ```
-//! use std::{sync::Arc, time::Duration};
-//! use keycard_token::{Keys, SystemClock, TokenSettings, Tokens, TokenType, NewSession};
+//! use std::sync::Arc;
+//! use keycard_token::{Keys, SystemClock, TokenSettings, Tokens, TokenType};
 //!
 //! let keys = Keys::hmac_sha256(b"an example secret of at least 32 bytes!!").unwrap();
 //! let tokens = Tokens::new(keys, TokenSettings::default(), Arc::new(SystemClock));
-//! let pair = tokens.issue_pair(&NewSession::login("alice", vec!["admin".into()])).unwrap();
-//! let claims = tokens.verify(&pair.access_token).unwrap();
+//! let access = tokens.access("alice").fresh(true).sign().unwrap();
+//! let claims = tokens.verify::<()>(&access.token).unwrap();
 //! assert_eq!(claims.sub, "alice");
 //! assert_eq!(claims.token_type, TokenType::Access);
-//! assert!(claims.fresh);
+//! assert!(claims.is_fresh_at(tokens.now()));
 //! ```
 
 mod claims;
@@ -34,10 +41,10 @@ mod keys;
 mod revocation;
 mod tokens;
 
-pub use claims::{Claims, TokenType};
+pub use claims::{Audience, Claims, Fresh, RESERVED_CLAIMS, TokenType};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{KeyError, TokenError};
 pub use keys::{Algorithm, Keys, MIN_HMAC_SECRET_LEN};
 pub use revocation::RevocationList;
-pub use tokens::{IssuedPair, MAX_TIMESTAMP, MAX_TOKEN_LEN, NewSession, TokenSettings, Tokens};
+pub use tokens::{Decoded, Header, Issue, MAX_TIMESTAMP, MAX_TOKEN_LEN, Signed, TokenSettings, Tokens};
 pub use uuid::Uuid;

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::claims::RESERVED_CLAIMS;
 use crate::keys::Key;
-use crate::{Claims, Clock, Keys, TokenError, TokenType};
+use crate::{Algorithm, Audience, Claims, Clock, Fresh, Keys, TokenError, TokenType};
 
 /// Longest token accepted for decoding, in bytes, and longest token [`Tokens::encode`] issues:
 /// what keycard signs, it also accepts. keycard's own tokens are well under 1 KiB, and under
@@ -22,15 +24,25 @@ pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 /// Largest accepted leeway for `exp`/`nbf`/`iat` checks.
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
-/// Lifetimes and clock tolerance of issued tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Lifetimes, clock tolerance and the optional claims written into (and demanded from) tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSettings {
-    /// Lifetime of access tokens (default 15 minutes).
+    /// Lifetime of access tokens (default 15 minutes, as in FJE).
     pub access_ttl: Duration,
-    /// Lifetime of refresh tokens (default 30 days).
+    /// Lifetime of refresh tokens (default 30 days, as in FJE).
     pub refresh_ttl: Duration,
     /// Tolerance for clock skew on `exp`, `nbf` and `iat` (default 0, capped at 5 minutes).
     pub leeway: Duration,
+    /// `iss` written into every token and required of every token (default none).
+    pub issuer: Option<String>,
+    /// `aud` written into every token; a token is accepted only if its `aud` names one of these
+    /// (default none: `aud` is then neither written nor checked, as in FJE).
+    pub audience: Option<Audience>,
+    /// Whether to write `nbf` (default true, FJE's `JWT_ENCODE_NBF`).
+    pub encode_nbf: bool,
+    /// Whether to write a `csrf` claim, the double-submit value of cookie mode (default true,
+    /// FJE's `JWT_COOKIE_CSRF_PROTECT`, which writes it into every token).
+    pub csrf_claim: bool,
 }
 
 impl Default for TokenSettings {
@@ -39,49 +51,206 @@ impl Default for TokenSettings {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             leeway: Duration::ZERO,
+            issuer: None,
+            audience: None,
+            encode_nbf: true,
+            csrf_claim: true,
         }
     }
 }
 
-/// What a new token pair is issued for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSession {
-    /// The `sub` claim: the username.
-    pub subject: String,
-    /// The `roles` claim.
-    pub roles: Vec<String>,
-    /// `true` for a password login, `false` for a refresh.
-    pub fresh: bool,
-    /// The session id; a new one for a login, the existing one for a refresh.
-    pub session_id: Uuid,
+/// The protected header of a verified token.
+///
+/// `alg` is the configured key's (the token's own `alg` was checked against it); `jku`, `jwk`,
+/// `x5u`, `x5c` and `crit` are never accepted, so nothing in `extra` can select a key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// The algorithm of the key that verified the token.
+    pub alg: Algorithm,
+    /// `typ`, when present (`JWT`, compared case-insensitively).
+    pub typ: Option<String>,
+    /// `kid`, when present.
+    pub kid: Option<String>,
+    /// Any other header parameter (FJE's `additional_headers`).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-impl NewSession {
-    /// A fresh pair for a password login, in a new session.
-    pub fn login(subject: impl Into<String>, roles: Vec<String>) -> Self {
-        Self { subject: subject.into(), roles, fresh: true, session_id: Uuid::now_v7() }
+/// A verified token: its header and its claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded<C = ()> {
+    /// The protected header.
+    pub header: Arc<Header>,
+    /// The claims.
+    pub claims: Claims<C>,
+}
+
+/// An issued token with the claims it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signed<C = ()> {
+    /// The compact JWS.
+    pub token: String,
+    /// Its claims.
+    pub claims: Claims<C>,
+}
+
+/// Header parameters that carry keys or key locations, or extensions: never accepted.
+const FORBIDDEN_HEADERS: [&str; 6] = ["jku", "jwk", "x5u", "x5c", "x5t#S256", "crit"];
+
+/// The protected header as it arrives, parsed only when it is not byte-equal to the one keycard
+/// writes. Duplicate `alg`/`typ`/`kid` are refused by the derived deserializer; `typ` and `kid`
+/// may be absent but, when present, must be strings (`null` is refused).
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    #[serde(default, deserialize_with = "present")]
+    typ: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    kid: Option<String>,
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A header parameter that is there must be a string: `null` is not "absent".
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
+/// Whether `json` starts (after whitespace) with `{`: an object, not an array or a scalar.
+fn is_json_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'{')
+}
+
+/// A token being issued: built by [`Tokens::access`] or [`Tokens::refresh`], finished by
+/// [`Issue::sign`].
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use keycard_token::{Keys, SystemClock, TokenSettings, Tokens};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Extra { is_administrator: bool }
+///
+/// let tokens = Tokens::new(Keys::hmac_sha256(&[7; 32]).unwrap(), TokenSettings::default(), Arc::new(SystemClock));
+/// let signed = tokens
+///     .access(42)                                 // any Display identity: `sub` is "42"
+///     .fresh(true)
+///     .expires_in(Duration::from_secs(3600))
+///     .claims(Extra { is_administrator: true })
+///     .sign()
+///     .unwrap();
+/// let claims = tokens.verify::<Extra>(&signed.token).unwrap();
+/// assert_eq!(claims.identity::<u32>().unwrap(), 42);
+/// assert!(claims.is_administrator);
+/// ```
+#[must_use = "a token is issued by .sign()"]
+pub struct Issue<'t, C = ()> {
+    tokens: &'t Tokens,
+    sub: String,
+    kind: TokenType,
+    fresh: FreshSpec,
+    ttl: Duration,
+    jti: Option<Uuid>,
+    headers: serde_json::Map<String, serde_json::Value>,
+    extra: C,
+}
+
+#[derive(Clone, Copy)]
+enum FreshSpec {
+    Bool(bool),
+    For(Duration),
+}
+
+impl<'t, C: Serialize> Issue<'t, C> {
+    /// Marks the token fresh (a password login) or not (the default).
+    pub fn fresh(mut self, fresh: bool) -> Self {
+        self.fresh = FreshSpec::Bool(fresh);
+        self
     }
 
-    /// A non-fresh pair continuing session `session_id`.
-    pub fn refresh(subject: impl Into<String>, roles: Vec<String>, session_id: Uuid) -> Self {
-        Self { subject: subject.into(), roles, fresh: false, session_id }
+    /// Fresh for `duration` from now, then not (FJE's `fresh=timedelta`: written as a timestamp).
+    pub fn fresh_for(mut self, duration: Duration) -> Self {
+        self.fresh = FreshSpec::For(duration);
+        self
+    }
+
+    /// Lifetime of this token instead of the configured one (FJE's `expires_delta`). There is no
+    /// "never expires": `exp` is always written.
+    pub fn expires_in(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The `jti` to use instead of a random one.
+    pub fn jti(mut self, jti: Uuid) -> Self {
+        self.jti = Some(jti);
+        self
+    }
+
+    /// An extra protected-header parameter (FJE's `additional_headers`). `alg`, `typ` and `kid`
+    /// are keycard's, and `jku`, `jwk`, `x5u`, `x5c`, `crit` are never written: signing fails
+    /// with [`TokenError::Reserved`].
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// The application's claims (FJE's `additional_claims`), flattened beside the registered
+    /// ones; they may not use a reserved name ([`crate::RESERVED_CLAIMS`]).
+    pub fn claims<D: Serialize>(self, extra: D) -> Issue<'t, D> {
+        Issue {
+            tokens: self.tokens,
+            sub: self.sub,
+            kind: self.kind,
+            fresh: self.fresh,
+            ttl: self.ttl,
+            jti: self.jti,
+            headers: self.headers,
+            extra,
+        }
+    }
+
+    /// The claims the token will carry, without signing it (to record the `jti` first); sign
+    /// them with [`Tokens::encode`].
+    pub fn build(self) -> Result<Claims<C>, TokenError> {
+        Ok(self.build_with_headers()?.0)
+    }
+
+    fn build_with_headers(self) -> Result<(Claims<C>, serde_json::Map<String, serde_json::Value>), TokenError> {
+        if self.sub.is_empty() {
+            return Err(TokenError::EmptyIdentity);
+        }
+        let settings = &self.tokens.settings;
+        let now = self.tokens.clock.now();
+        let fresh = match self.fresh {
+            FreshSpec::Bool(b) => Fresh::Bool(b),
+            FreshSpec::For(d) => Fresh::Until(now.saturating_add(secs(d)).min(MAX_TIMESTAMP) as f64),
+        };
+        let claims = Claims {
+            sub: self.sub,
+            iat: now,
+            nbf: settings.encode_nbf.then_some(now),
+            exp: now.saturating_add(secs(self.ttl)).min(MAX_TIMESTAMP),
+            jti: self.jti.unwrap_or_else(Uuid::new_v4),
+            token_type: self.kind,
+            fresh,
+            csrf: settings.csrf_claim.then(|| Uuid::new_v4().to_string()),
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+            extra: self.extra,
+        };
+        Ok((claims, self.headers))
+    }
+
+    /// Signs the token.
+    pub fn sign(self) -> Result<Signed<C>, TokenError> {
+        let tokens = self.tokens;
+        let (claims, headers) = self.build_with_headers()?;
+        let token = tokens.encode_with_headers(&claims, &headers)?;
+        Ok(Signed { token, claims })
     }
 }
 
-/// An access token and a refresh token of one session, with their claims.
-#[derive(Debug, Clone)]
-pub struct IssuedPair {
-    /// The encoded access token.
-    pub access_token: String,
-    /// The encoded refresh token.
-    pub refresh_token: String,
-    /// Claims of the access token.
-    pub access: Claims,
-    /// Claims of the refresh token.
-    pub refresh: Claims,
-}
-
-/// Issues and verifies keycard tokens with one [`Keys`] set.
+/// Issues and verifies tokens with one [`Keys`] set.
 pub struct Tokens {
     keys: Keys,
     settings: TokenSettings,
@@ -95,31 +264,6 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-/// The protected header, parsed only when it is not byte-equal to the one keycard writes.
-/// Anything beyond `alg`, `typ` and `kid` is refused: `jwk`, `jku`, `x5u`, `x5c` would carry keys
-/// or key locations (never used), and `crit` names extensions keycard does not implement
-/// (RFC 7515 §4.1.11). Duplicate names are refused by the derived deserializer.
-/// `typ` and `kid` may be absent but, when present, must be strings (`null` is refused).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Header {
-    alg: String,
-    #[serde(default, deserialize_with = "present")]
-    typ: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    kid: Option<String>,
-}
-
-/// A header parameter that is there must be a string: `null` is not "absent".
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
-}
-
-/// Whether `json` starts (after whitespace) with `{`: an object, not an array or a scalar.
-fn is_json_object(json: &[u8]) -> bool {
-    json.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'{')
-}
-
 impl Tokens {
     /// Tokens signed with `keys`, with `settings` (leeway capped at 5 minutes), reading `clock`.
     pub fn new(keys: Keys, settings: TokenSettings, clock: Arc<dyn Clock>) -> Self {
@@ -128,7 +272,7 @@ impl Tokens {
         Self { keys, settings, leeway, clock }
     }
 
-    /// The lifetimes in force.
+    /// The settings in force.
     pub fn settings(&self) -> &TokenSettings {
         &self.settings
     }
@@ -143,52 +287,68 @@ impl Tokens {
         self.clock.now()
     }
 
-    /// Issues an access token and a refresh token for `session`, with fresh `jti`s.
-    pub fn issue_pair(&self, session: &NewSession) -> Result<IssuedPair, TokenError> {
-        let now = self.clock.now();
-        let access = self.claims(session, TokenType::Access, now);
-        let refresh = self.claims(session, TokenType::Refresh, now);
-        Ok(IssuedPair { access_token: self.encode(&access)?, refresh_token: self.encode(&refresh)?, access, refresh })
+    /// Starts an access token for `identity` (anything [`Display`](std::fmt::Display): a
+    /// username, an integer id), with the configured lifetime, not fresh.
+    pub fn access(&self, identity: impl std::fmt::Display) -> Issue<'_, ()> {
+        self.issue_of(identity.to_string(), TokenType::Access, self.settings.access_ttl)
     }
 
-    /// Issues one token of `kind` for `session`.
-    pub fn issue(&self, session: &NewSession, kind: TokenType) -> Result<(String, Claims), TokenError> {
-        let claims = self.claims(session, kind, self.clock.now());
-        Ok((self.encode(&claims)?, claims))
+    /// Starts a refresh token for `identity`, with the configured lifetime.
+    pub fn refresh(&self, identity: impl std::fmt::Display) -> Issue<'_, ()> {
+        self.issue_of(identity.to_string(), TokenType::Refresh, self.settings.refresh_ttl)
     }
 
-    /// The claims a token of `kind` for `session` issued now would carry, with a fresh `jti`;
-    /// sign them with [`Tokens::encode`]. Lets a caller record the `jti` before signing.
-    pub fn claims_for(&self, session: &NewSession, kind: TokenType) -> Claims {
-        self.claims(session, kind, self.clock.now())
-    }
-
-    fn claims(&self, session: &NewSession, kind: TokenType, now: i64) -> Claims {
-        let ttl = match kind {
-            TokenType::Access => self.settings.access_ttl,
-            TokenType::Refresh => self.settings.refresh_ttl,
-        };
-        Claims {
-            sub: session.subject.clone(),
-            iat: now,
-            nbf: now,
-            exp: now.saturating_add(secs(ttl)),
-            jti: Uuid::new_v4(),
-            token_type: kind,
-            fresh: session.fresh,
-            roles: session.roles.clone(),
-            sid: session.session_id,
+    fn issue_of(&self, sub: String, kind: TokenType, ttl: Duration) -> Issue<'_, ()> {
+        Issue {
+            tokens: self,
+            sub,
+            kind,
+            fresh: FreshSpec::Bool(false),
+            ttl,
+            jti: None,
+            headers: serde_json::Map::new(),
+            extra: (),
         }
     }
 
     /// Signs `claims` with the signing key into a compact JWS. [`TokenError::TooLarge`] when the
     /// token would be longer than [`MAX_TOKEN_LEN`] (so [`Tokens::verify`] would refuse it):
     /// nothing is issued that keycard itself would not accept.
-    pub fn encode(&self, claims: &Claims) -> Result<String, TokenError> {
+    pub fn encode<C: Serialize>(&self, claims: &Claims<C>) -> Result<String, TokenError> {
+        self.encode_with_headers(claims, &serde_json::Map::new())
+    }
+
+    /// [`Tokens::encode`] with extra protected-header parameters.
+    pub fn encode_with_headers<C: Serialize>(
+        &self,
+        claims: &Claims<C>,
+        headers: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, TokenError> {
+        check_extra_claims(&claims.extra)?;
         let key = self.keys.signing();
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
-        let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 90);
-        token.push_str(&key.header_b64);
+        let header_b64 = if headers.is_empty() {
+            std::borrow::Cow::Borrowed(key.header_b64.as_str())
+        } else {
+            if headers
+                .keys()
+                .any(|k| matches!(k.as_str(), "alg" | "typ" | "kid") || FORBIDDEN_HEADERS.contains(&k.as_str()))
+            {
+                return Err(TokenError::Reserved);
+            }
+            // Sorted keys, as PyJWT writes them.
+            let mut all: std::collections::BTreeMap<&str, serde_json::Value> =
+                headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            all.insert("alg", key.alg.as_str().into());
+            all.insert("typ", "JWT".into());
+            if let Some(kid) = &key.kid {
+                all.insert("kid", kid.as_str().into());
+            }
+            let json = serde_json::to_vec(&all).map_err(|_| TokenError::Signing)?;
+            std::borrow::Cow::Owned(b64(&json))
+        };
+        let mut token = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 90);
+        token.push_str(&header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
         let tag = key.sign(token.as_bytes());
@@ -204,7 +364,12 @@ impl Tokens {
     ///
     /// Order: size, shape, header (algorithm and key pinned by our configuration), signature,
     /// then claims; the payload JSON of a token with a bad signature is never parsed.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>, TokenError> {
+        self.decode(token).map(|d| d.claims)
+    }
+
+    /// [`Tokens::verify`], also returning the protected header.
+    pub fn decode<C: DeserializeOwned>(&self, token: &str) -> Result<Decoded<C>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
@@ -213,7 +378,7 @@ impl Tokens {
         if signature_b64.contains('.') {
             return Err(TokenError::TooManySegments);
         }
-        let key = self.key_for(header_b64)?;
+        let (key, header) = self.key_for(header_b64)?;
 
         let mut signature = [0u8; 64];
         let signature_len = decode_into(signature_b64, &mut signature).ok_or(TokenError::InvalidSignature)?;
@@ -227,16 +392,16 @@ impl Tokens {
         if !is_json_object(&payload) {
             return Err(TokenError::InvalidPayload);
         }
-        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidPayload)?;
+        let claims: Claims<C> = serde_json::from_slice(&payload).map_err(|e| classify(&e))?;
         self.validate(&claims)?;
-        Ok(claims)
+        Ok(Decoded { header, claims })
     }
 
     /// The key that may verify a token with this header, by our configuration alone.
-    fn key_for(&self, header_b64: &str) -> Result<&Key, TokenError> {
+    fn key_for(&self, header_b64: &str) -> Result<(&Key, Arc<Header>), TokenError> {
         // Fast path: the exact header keycard writes.
         if let Some(key) = self.keys.keys.iter().find(|k| k.header_b64 == header_b64) {
-            return Ok(key);
+            return Ok((key, key.header.clone()));
         }
         if header_b64.len() > 1024 {
             return Err(TokenError::InvalidHeader);
@@ -245,37 +410,80 @@ impl Tokens {
         if !is_json_object(&raw) {
             return Err(TokenError::InvalidHeader);
         }
-        let header: Header = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
+        let header: RawHeader = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
         if header.typ.as_ref().is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT")) {
+            return Err(TokenError::InvalidHeader);
+        }
+        if header.extra.keys().any(|k| FORBIDDEN_HEADERS.contains(&k.as_str())) {
             return Err(TokenError::InvalidHeader);
         }
         let key = self.keys.lookup(header.kid.as_deref()).ok_or(TokenError::UnknownKey)?;
         if header.alg != key.alg.as_str() {
             return Err(TokenError::AlgorithmNotAllowed);
         }
-        Ok(key)
+        let parsed = Header { alg: key.alg, typ: header.typ, kid: header.kid, extra: header.extra };
+        Ok((key, Arc::new(parsed)))
     }
 
-    fn validate(&self, claims: &Claims) -> Result<(), TokenError> {
+    fn validate<C>(&self, claims: &Claims<C>) -> Result<(), TokenError> {
         let in_range = |t: i64| (0..=MAX_TIMESTAMP).contains(&t);
-        if !(in_range(claims.exp) && in_range(claims.nbf) && in_range(claims.iat)) {
+        if !(in_range(claims.exp) && claims.nbf.is_none_or(in_range) && in_range(claims.iat)) {
             return Err(TokenError::InvalidClaims);
         }
-        if claims.sub.is_empty() || claims.roles.iter().any(String::is_empty) {
+        if claims.sub.is_empty() {
             return Err(TokenError::InvalidClaims);
         }
         let now = self.clock.now();
         if now >= claims.exp.saturating_add(self.leeway) {
             return Err(TokenError::Expired);
         }
-        if claims.nbf > now.saturating_add(self.leeway) {
+        if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
             return Err(TokenError::NotYetValid);
         }
         if claims.iat > now.saturating_add(self.leeway) {
             return Err(TokenError::IssuedInFuture);
         }
+        if let Some(issuer) = &self.settings.issuer {
+            match &claims.iss {
+                None => return Err(TokenError::MissingClaim("iss")),
+                Some(iss) if iss != issuer => return Err(TokenError::InvalidIssuer),
+                Some(_) => {}
+            }
+        }
+        if let Some(audience) = &self.settings.audience {
+            match &claims.aud {
+                None => return Err(TokenError::MissingClaim("aud")),
+                Some(aud) if !aud.iter().any(|a| audience.contains(a)) => return Err(TokenError::InvalidAudience),
+                Some(_) => {}
+            }
+        }
         Ok(())
     }
+}
+
+/// The application's claims must serialize to a JSON object (or nothing) without reserved names.
+fn check_extra_claims<C: Serialize>(extra: &C) -> Result<(), TokenError> {
+    match serde_json::to_value(extra).map_err(|_| TokenError::Signing)? {
+        serde_json::Value::Null => Ok(()),
+        serde_json::Value::Object(map) if !map.keys().any(|k| RESERVED_CLAIMS.contains(&k.as_str())) => Ok(()),
+        _ => Err(TokenError::Reserved),
+    }
+}
+
+/// Why a signed payload did not deserialize: a missing registered claim and a non-string `sub`
+/// get PyJWT's messages; anything else is an invalid payload.
+fn classify(e: &serde_json::Error) -> TokenError {
+    let text = e.to_string();
+    if text.starts_with(crate::claims::SUBJECT_NOT_STRING) {
+        return TokenError::SubjectNotString;
+    }
+    if let Some(rest) = text.strip_prefix("missing field `")
+        && let Some(name) = rest.split('`').next()
+        && let Some(reserved) = RESERVED_CLAIMS.iter().find(|r| **r == name)
+    {
+        return TokenError::MissingClaim(reserved);
+    }
+    TokenError::InvalidPayload
 }
 
 /// Strict base64url (no padding, canonical trailing bits) of `input` into `out`; `None` when the
