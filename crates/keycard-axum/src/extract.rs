@@ -1,112 +1,284 @@
-//! The extractors.
+//! The extractors: FJE's decorators as handler arguments.
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use keycard_token::{Claims, TokenType};
+use axum::response::Response;
+use keycard_token::{Claims, Header};
 
-use crate::{AuthError, JwtAuth};
+use crate::config::{BoxError, ClaimSet, Want};
+use crate::layer::RefreshSlot;
+use crate::{AuthError, AuthRejection, JwtConfig, Location};
 
-/// A valid, unrevoked access token: add it as a handler argument to protect the route.
+/// A valid access token (FJE's `@jwt_required()`): add it as a handler argument to protect the
+/// route. `Option<Jwt<C>>` is `@jwt_required(optional=True)`: no token at all gives `None`; an
+/// invalid, expired or revoked one is still refused.
+///
+/// Dereferences to [`Claims<C>`], which dereferences to `C`: `jwt.sub`, `jwt.jti`, and your
+/// own `jwt.is_administrator`.
+///
+/// ```
+/// use axum::Json;
+/// use keycard_axum::Jwt;
+///
+/// async fn protected(jwt: Jwt) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({ "logged_in_as": jwt.sub }))
+/// }
+///
+/// async fn optionally_protected(jwt: Option<Jwt>) -> String {
+///     jwt.map_or("anonymous user".to_owned(), |jwt| jwt.sub.clone())
+/// }
+/// ```
 #[derive(Debug, Clone)]
-pub struct AccessToken(pub Claims);
+pub struct Jwt<C = ()> {
+    /// The verified claims (FJE's `get_jwt()`).
+    pub claims: Claims<C>,
+    /// The protected header (FJE's `get_jwt_header()`).
+    pub header: Arc<Header>,
+    /// Where the token was found (FJE's `get_jwt_request_location()`).
+    pub location: Location,
+}
 
-/// A valid, unrevoked access token issued by a password login (`fresh: true`), for sensitive
+impl<C> Jwt<C> {
+    /// The identity (FJE's `get_jwt_identity()`), parsed into any [`FromStr`](std::str::FromStr) type.
+    pub fn identity<I: std::str::FromStr>(&self) -> Result<I, I::Err> {
+        self.claims.identity()
+    }
+}
+
+impl<C> Deref for Jwt<C> {
+    type Target = Claims<C>;
+
+    fn deref(&self) -> &Claims<C> {
+        &self.claims
+    }
+}
+
+/// A valid access token that is fresh (FJE's `@jwt_required(fresh=True)`), for sensitive
 /// operations such as changing a password.
 #[derive(Debug, Clone)]
-pub struct FreshAccessToken(pub Claims);
+pub struct FreshJwt<C = ()>(pub Jwt<C>);
 
-/// A valid, unrevoked refresh token: for the refresh endpoint only.
+/// A valid refresh token (FJE's `@jwt_required(refresh=True)`), for the refresh endpoint.
 #[derive(Debug, Clone)]
-pub struct RefreshToken(pub Claims);
+pub struct RefreshJwt<C = ()>(pub Jwt<C>);
 
-/// A role an access token must carry, named at compile time.
-pub trait Role: Send + Sync + 'static {
-    /// The role name in the `roles` claim.
-    const NAME: &'static str;
-    /// The 403 message when the role is missing.
-    const FORBIDDEN: &'static str = "Insufficient permissions";
+/// A valid token of either type (FJE's `@jwt_required(verify_type=False)`).
+#[derive(Debug, Clone)]
+pub struct AnyJwt<C = ()>(pub Jwt<C>);
+
+macro_rules! deref_to_jwt {
+    ($($t:ident),*) => {$(
+        impl<C> Deref for $t<C> {
+            type Target = Jwt<C>;
+            fn deref(&self) -> &Jwt<C> {
+                &self.0
+            }
+        }
+    )*};
+}
+deref_to_jwt!(FreshJwt, RefreshJwt, AnyJwt);
+
+fn config_of<C: ClaimSet>(parts: &Parts) -> Result<JwtConfig<C>, AuthRejection> {
+    parts.extensions.get::<JwtConfig<C>>().cloned().ok_or_else(|| AuthRejection::plain(AuthError::NotConfigured))
 }
 
-/// A valid, unrevoked access token carrying role `R`; 403 when it does not.
-pub struct RequireRole<R: Role>(pub Claims, pub PhantomData<R>);
-
-impl<R: Role> std::fmt::Debug for RequireRole<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("RequireRole").field(&R::NAME).field(&self.0).finish()
+async fn extract<C: ClaimSet>(
+    parts: &Parts,
+    want: Want,
+    fresh: bool,
+    optional: bool,
+) -> Result<Option<Jwt<C>>, AuthRejection> {
+    let config = config_of::<C>(parts)?;
+    match config.authenticate(parts, want, fresh, optional).await {
+        Ok(None) => Ok(None),
+        Ok(Some((decoded, location))) => {
+            if location == Location::Cookies
+                && want != Want::Refresh
+                && let Some(slot) = parts.extensions.get::<Arc<RefreshSlot<C>>>()
+            {
+                *slot.0.lock() = Some(decoded.claims.clone());
+            }
+            Ok(Some(Jwt { claims: decoded.claims, header: decoded.header, location }))
+        }
+        Err(e) => Err(config.reject(e)),
     }
 }
 
-impl<S> FromRequestParts<S> for AccessToken
+impl<S: Send + Sync, C: ClaimSet> FromRequestParts<S> for Jwt<C> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        extract(parts, Want::Access, false, false).await?.ok_or_else(|| AuthRejection::plain(AuthError::NotConfigured))
+    }
+}
+
+impl<S: Send + Sync, C: ClaimSet> OptionalFromRequestParts<S> for Jwt<C> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        extract(parts, Want::Access, false, true).await
+    }
+}
+
+impl<S: Send + Sync, C: ClaimSet> FromRequestParts<S> for FreshJwt<C> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let jwt = extract(parts, Want::Access, true, false).await?;
+        jwt.map(Self).ok_or_else(|| AuthRejection::plain(AuthError::NotConfigured))
+    }
+}
+
+impl<S: Send + Sync, C: ClaimSet> FromRequestParts<S> for RefreshJwt<C> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let jwt = extract(parts, Want::Refresh, false, false).await?;
+        jwt.map(Self).ok_or_else(|| AuthRejection::plain(AuthError::NotConfigured))
+    }
+}
+
+impl<S: Send + Sync, C: ClaimSet> FromRequestParts<S> for AnyJwt<C> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let jwt = extract(parts, Want::Any, false, false).await?;
+        jwt.map(Self).ok_or_else(|| AuthRejection::plain(AuthError::NotConfigured))
+    }
+}
+
+/// Loads the user a token belongs to (FJE's `user_lookup_loader`), for [`CurrentUser`].
+/// Implement it on your user type; the application state gives access to the database.
+/// `Ok(None)` (the user no longer exists) answers 401 "Error loading the user ...", an `Err`
+/// 503: never a 500.
+///
+/// ```
+/// use keycard_axum::{BoxError, CurrentUser, Jwt, LoadUser};
+///
+/// #[derive(Clone)]
+/// struct AppState { users: Vec<(i64, String)> }
+///
+/// struct User { id: i64, name: String }
+///
+/// impl LoadUser<AppState> for User {
+///     async fn load(jwt: &Jwt, state: &AppState) -> Result<Option<Self>, BoxError> {
+///         let id: i64 = jwt.identity()?;
+///         Ok(state.users.iter().find(|(i, _)| *i == id).map(|(id, name)| User { id: *id, name: name.clone() }))
+///     }
+/// }
+///
+/// async fn who_am_i(CurrentUser(user, _): CurrentUser<User>) -> String {
+///     format!("{} ({})", user.name, user.id)
+/// }
+/// ```
+pub trait LoadUser<S, C = ()>: Sized + Send + Sync + 'static {
+    /// The user of `jwt`, if there is one.
+    fn load(jwt: &Jwt<C>, state: &S) -> impl Future<Output = Result<Option<Self>, BoxError>> + Send;
+}
+
+/// The user of a valid access token (FJE's `current_user`), loaded by [`LoadUser`], with the
+/// token.
+#[derive(Debug, Clone)]
+pub struct CurrentUser<U, C = ()>(pub U, pub Jwt<C>);
+
+impl<S, U, C> FromRequestParts<S> for CurrentUser<U, C>
 where
-    JwtAuth: FromRef<S>,
     S: Send + Sync,
+    U: LoadUser<S, C>,
+    C: ClaimSet,
 {
-    type Rejection = AuthError;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        JwtAuth::from_ref(state).authenticate(&parts.headers, TokenType::Access).map(Self)
-    }
-}
-
-impl<S> OptionalFromRequestParts<S> for AccessToken
-where
-    JwtAuth: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        match JwtAuth::from_ref(state).authenticate(&parts.headers, TokenType::Access) {
-            Ok(claims) => Ok(Some(Self(claims))),
-            Err(AuthError::MissingHeader) => Ok(None),
-            Err(e) => Err(e),
+        let jwt = <Jwt<C> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        let config = config_of::<C>(parts)?;
+        match U::load(&jwt, state).await {
+            Ok(Some(user)) => Ok(CurrentUser(user, jwt)),
+            Ok(None) => Err(config.reject(AuthError::UserLookupFailed { identity: jwt.sub.clone() })),
+            Err(e) => {
+                tracing::error!(error = %e, "the user lookup failed");
+                Err(config.reject(AuthError::HookFailed))
+            }
         }
     }
 }
 
-impl<S> FromRequestParts<S> for FreshAccessToken
-where
-    JwtAuth: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthError;
+/// A check on a valid access token, written once and used as an extractor through
+/// [`Require`] (FJE's custom decorators, such as `@admin_required()`).
+///
+/// ```
+/// use axum::{Json, http::StatusCode, response::{IntoResponse, Response}};
+/// use keycard_axum::{Guard, Jwt, Require};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Claims { is_administrator: bool }
+///
+/// struct Admin;
+/// impl Guard for Admin {
+///     type Claims = Claims;
+///     fn check(jwt: &Jwt<Claims>) -> Result<(), Response> {
+///         if jwt.is_administrator {
+///             Ok(())
+///         } else {
+///             Err((StatusCode::FORBIDDEN, Json(serde_json::json!({"msg": "Admins only!"}))).into_response())
+///         }
+///     }
+/// }
+///
+/// async fn protected(_: Require<Admin>) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({"foo": "bar"}))
+/// }
+/// ```
+pub trait Guard: Send + Sync + 'static {
+    /// The claims type of the tokens.
+    type Claims: ClaimSet;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let claims = JwtAuth::from_ref(state).authenticate(&parts.headers, TokenType::Access)?;
-        if !claims.fresh {
-            return Err(AuthError::FreshTokenRequired);
-        }
-        Ok(Self(claims))
+    /// `Ok` to let the request through, or the response refusing it.
+    fn check(jwt: &Jwt<Self::Claims>) -> Result<(), Response>;
+}
+
+/// A valid access token that passes guard `G`.
+pub struct Require<G: Guard>(pub Jwt<G::Claims>, PhantomData<G>);
+
+impl<G: Guard> Deref for Require<G> {
+    type Target = Jwt<G::Claims>;
+
+    fn deref(&self) -> &Jwt<G::Claims> {
+        &self.0
     }
 }
 
-impl<S> FromRequestParts<S> for RefreshToken
-where
-    JwtAuth: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthError;
+/// Why [`Require`] refused a request: no valid token, or the guard said no.
+#[derive(Debug)]
+pub enum GuardRejection {
+    /// The token was missing or refused.
+    Auth(AuthRejection),
+    /// The guard's response.
+    Refused(Response),
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        JwtAuth::from_ref(state).authenticate(&parts.headers, TokenType::Refresh).map(Self)
+impl axum::response::IntoResponse for GuardRejection {
+    fn into_response(self) -> Response {
+        match self {
+            GuardRejection::Auth(rejection) => rejection.into_response(),
+            GuardRejection::Refused(response) => response,
+        }
     }
 }
 
-impl<S, R> FromRequestParts<S> for RequireRole<R>
-where
-    JwtAuth: FromRef<S>,
-    S: Send + Sync,
-    R: Role,
-{
-    type Rejection = AuthError;
+impl<S: Send + Sync, G: Guard> FromRequestParts<S> for Require<G> {
+    type Rejection = GuardRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let claims = JwtAuth::from_ref(state).authenticate(&parts.headers, TokenType::Access)?;
-        if !claims.has_role(R::NAME) {
-            return Err(AuthError::Forbidden(R::FORBIDDEN));
-        }
-        Ok(Self(claims, PhantomData))
+        let jwt = <Jwt<G::Claims> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map_err(GuardRejection::Auth)?;
+        G::check(&jwt).map_err(GuardRejection::Refused)?;
+        Ok(Require(jwt, PhantomData))
     }
 }

@@ -1,223 +1,117 @@
-//! # keycard-axum: protect axum routes with keycard JWTs
+//! # keycard-axum: Flask-JWT-Extended for axum
 //!
-//! The `@jwt_required()` of Rust is an extractor argument:
+//! Everything [Flask-JWT-Extended](https://flask-jwt-extended.readthedocs.io) (FJE) does for an
+//! app, in idiomatic axum, speaking FJE's token format: a Flask service and an axum service that
+//! share a secret accept each other's tokens, so an API can move one endpoint at a time.
 //!
-//! | extractor | accepts |
+//! | FJE | keycard-axum |
 //! |---|---|
-//! | [`AccessToken`] | a valid, unrevoked access token |
-//! | [`FreshAccessToken`] | the same, issued by a password login (not a refresh) |
-//! | [`RefreshToken`] | a valid, unrevoked refresh token |
-//! | [`RequireRole<R>`] | an access token carrying role [`Role::NAME`] (else 403) |
-//! | `Option<AccessToken>` | no `Authorization` header at all, or a valid access token |
+//! | `JWTManager(app)` + `app.config["JWT_*"]` | [`JwtConfig::builder`] ... `.build()?`, then `router.layer(config.layer())` |
+//! | `@jwt_required()` | a [`Jwt<C>`] handler argument |
+//! | `@jwt_required(optional=True)` | `Option<Jwt<C>>` |
+//! | `@jwt_required(fresh=True)` / `(refresh=True)` / `(verify_type=False)` | [`FreshJwt<C>`] / [`RefreshJwt<C>`] / [`AnyJwt<C>`] |
+//! | `@jwt_required(locations=[...])` | `get(handler).layer(config.with_locations([...])?.layer())` |
+//! | `get_jwt()`, `get_jwt_identity()`, `get_jwt_header()`, `get_jwt_request_location()` | `jwt.claims`, `jwt.identity::<I>()`, `jwt.header`, `jwt.location` |
+//! | `current_user` + `@jwt.user_lookup_loader` | [`CurrentUser<U>`] + [`LoadUser`] on your user type |
+//! | `create_access_token(identity, fresh=, expires_delta=, additional_claims=, additional_headers=)` | `tokens.access(identity).fresh(..).expires_in(..).claims(..).header(..).sign()?` |
+//! | `set_access_cookies`, `set_refresh_cookies`, `unset_jwt_cookies` | [`JwtConfig::access_cookies`], [`JwtConfig::refresh_cookies`], [`JwtConfig::unset_cookies`] |
+//! | `@jwt.token_in_blocklist_loader` | [`Revocation`] (or [`JwtConfigBuilder::revocation_fn`]) |
+//! | `@jwt.token_verification_loader` | [`ClaimsCheck`] (or [`JwtConfigBuilder::claims_check_fn`]) |
+//! | `@jwt.expired_token_loader`, `invalid_token_loader`, ... | [`JwtConfigBuilder::on_error`] with an [`ErrorHandler`] |
+//! | a custom decorator (`@admin_required()`) | a [`Guard`], used as [`Require<G>`] |
 //!
-//! Every refusal is an [`AuthError`]: 401 (403 for a missing role) with a JSON body
-//! `{"msg": "..."}` and a `WWW-Authenticate: Bearer ...` header (RFC 6750 §3). The messages are
-//! fixed text and never echo anything taken from the token.
+//! ## The FJE tutorial, step by step
 //!
-//! The extractors read a [`JwtAuth`] from the application state through [`FromRef`](axum::extract::FromRef), so your state
-//! only needs `impl FromRef<AppState> for JwtAuth`:
+//! 1. **Tokens.** A [`Tokens`](keycard_token::Tokens) signs and verifies; the secret is at least
+//!    32 bytes. The defaults are FJE's: 15-minute access tokens, 30-day refresh tokens, HS256.
+//! 2. **Configuration.** One [`JwtConfig`] per router says where tokens are read from (headers by
+//!    default), how errors look and which hooks run. It is checked when built, so a mistake
+//!    stops the program at start.
+//! 3. **Login** issues a token with `tokens.access(identity).sign()`; the identity is anything
+//!    `Display` (a username, an integer id) and is written as the `sub` string.
+//! 4. **Protected routes** take a [`Jwt`] argument; without a valid token the handler never runs
+//!    and the client gets 401 `{"msg": "Missing Authorization Header"}` (FJE's messages; FJE's
+//!    422s are 401s here, with an RFC 6750 `WWW-Authenticate` challenge).
 //!
 //! ```
 //! use std::sync::Arc;
-//! use axum::{Json, Router, extract::FromRef, routing::get};
-//! use keycard_axum::{AccessToken, JwtAuth, RequireRole, Role};
-//! use keycard_token::{Keys, RevocationList, SystemClock, TokenSettings, Tokens};
+//! use axum::{Router, routing::{get, post}, http::StatusCode, response::IntoResponse};
+//! use keycard_axum::{Json, Jwt, JwtConfig};
+//! use keycard_token::{Keys, SystemClock, TokenSettings, Tokens};
+//! use serde_json::{Value, json};
 //!
-//! #[derive(Clone)]
-//! struct AppState { auth: JwtAuth }
+//! #[derive(serde::Deserialize)]
+//! struct Login { username: String, password: String }
 //!
-//! impl FromRef<AppState> for JwtAuth {
-//!     fn from_ref(state: &AppState) -> JwtAuth { state.auth.clone() }
+//! async fn login(
+//!     axum::extract::State(tokens): axum::extract::State<Arc<Tokens>>,
+//!     Json(body): Json<Login>,
+//! ) -> axum::response::Response {
+//!     if body.username != "test" || body.password != "test" {
+//!         return (StatusCode::UNAUTHORIZED, Json(json!({"msg": "Bad username or password"}))).into_response();
+//!     }
+//!     match tokens.access(&body.username).sign() {
+//!         Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
+//!         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
+//!     }
 //! }
 //!
-//! struct Admin;
-//! impl Role for Admin {
-//!     const NAME: &'static str = "admin";
-//!     const FORBIDDEN: &'static str = "Admins only";
-//! }
-//!
-//! async fn protected(AccessToken(claims): AccessToken) -> Json<serde_json::Value> {
-//!     Json(serde_json::json!({ "logged_in_as": claims.sub }))
-//! }
-//!
-//! async fn admin_only(RequireRole(claims, ..): RequireRole<Admin>) -> String {
-//!     format!("hello, admin {}", claims.sub)
+//! async fn protected(jwt: Jwt) -> Json<Value> {
+//!     Json(json!({ "logged_in_as": jwt.sub }))
 //! }
 //!
 //! let keys = Keys::hmac_sha256(b"an example secret of at least 32 bytes!!").unwrap();
 //! let tokens = Arc::new(Tokens::new(keys, TokenSettings::default(), Arc::new(SystemClock)));
-//! let auth = JwtAuth::new(tokens, Arc::new(RevocationList::new()));
+//! let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
 //! let app: Router = Router::new()
+//!     .route("/login", post(login))
 //!     .route("/protected", get(protected))
-//!     .route("/admin", get(admin_only))
-//!     .with_state(AppState { auth });
+//!     .layer(jwt.layer())
+//!     .with_state(tokens);
 //! ```
+//!
+//! ## Application claims
+//!
+//! `Jwt<C>` carries [`Claims<C>`](keycard_token::Claims): the registered claims and your own
+//! `C` (any serde type, flattened beside them). The [`JwtConfig<C>`] installed on the route
+//! must have the same `C`.
+//!
+//! ## Token locations
+//!
+//! [`Location::Headers`], [`Location::Cookies`], [`Location::QueryString`] and
+//! [`Location::Json`], in the order configured. **Only a missing token falls through to the
+//! next location**; a malformed header, an invalid or expired token, or a cookie without its
+//! CSRF header on a POST/PUT/PATCH/DELETE stops the search there (FJE's rule). In cookie mode
+//! the access token travels in an HttpOnly cookie and its `csrf` claim in a readable cookie the
+//! page echoes in `X-CSRF-TOKEN` (double submit, compared in constant time).
+//!
+//! ## Hooks
+//!
+//! Traits with defaults, `async` where I/O may happen: [`Revocation`] (in memory, Redis, SQL),
+//! [`ClaimsCheck`], [`LoadUser`], [`ErrorHandler`], [`Guard`]. A hook that fails (Redis down)
+//! answers 503, never lets a token through and never panics.
 
+mod config;
+mod cookies;
 mod error;
 mod extract;
+mod json;
+mod layer;
+mod locations;
 
-use std::sync::Arc;
-
-use axum::http::{HeaderMap, header::AUTHORIZATION};
-use keycard_token::{Claims, RevocationList, TokenType, Tokens};
-
-pub use error::AuthError;
-pub use extract::{AccessToken, FreshAccessToken, RefreshToken, RequireRole, Role};
+pub use config::{
+    BoxError, ClaimSet, ClaimsCheck, ConfigError, JwtConfig, JwtConfigBuilder, Location, Revocation, SetCookies,
+};
+pub use cookies::{CookieSettings, SameSite};
+pub use error::{AuthError, AuthRejection, ErrorHandler};
+pub use extract::{AnyJwt, CurrentUser, FreshJwt, Guard, GuardRejection, Jwt, LoadUser, RefreshJwt, Require};
+pub use json::{Json, JsonRejection, parse_json};
+pub use layer::{JwtLayer, JwtService};
 
 /// Largest `Authorization` header looked at; anything longer is refused before decoding. Room
 /// for `Bearer ` and the longest token keycard-token issues ([`keycard_token::MAX_TOKEN_LEN`]),
 /// so every issued token passes this check.
 pub const MAX_AUTHORIZATION_LEN: usize = "Bearer ".len() + keycard_token::MAX_TOKEN_LEN;
 
-/// What the extractors need: the token verifier and the revocation list. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct JwtAuth {
-    tokens: Arc<Tokens>,
-    revoked: Arc<RevocationList>,
-}
-
-impl JwtAuth {
-    /// Verifies with `tokens` and refuses tokens listed in `revoked`.
-    pub fn new(tokens: Arc<Tokens>, revoked: Arc<RevocationList>) -> Self {
-        Self { tokens, revoked }
-    }
-
-    /// The token issuer and verifier.
-    pub fn tokens(&self) -> &Arc<Tokens> {
-        &self.tokens
-    }
-
-    /// The revocation list consulted on every request.
-    pub fn revocations(&self) -> &Arc<RevocationList> {
-        &self.revoked
-    }
-
-    /// Revokes the token with `claims` (by `jti`) from the next request on.
-    pub fn revoke_token(&self, claims: &Claims) {
-        self.revoked.revoke(claims.jti, claims.exp);
-    }
-
-    /// Authenticates a request from its headers: a bearer token of type `expected` that verifies
-    /// and is not revoked.
-    pub fn authenticate(&self, headers: &HeaderMap, expected: TokenType) -> Result<Claims, AuthError> {
-        let token = bearer_token(headers)?;
-        let claims = self.tokens.verify(token).map_err(AuthError::InvalidToken)?;
-        if claims.token_type != expected {
-            return Err(AuthError::WrongTokenType { expected });
-        }
-        if self.revoked.is_revoked(&claims) {
-            return Err(AuthError::Revoked);
-        }
-        Ok(claims)
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 7235).
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(AuthError::MissingHeader)?;
-    if values.next().is_some() {
-        return Err(AuthError::BadHeader);
-    }
-    if value.len() > MAX_AUTHORIZATION_LEN {
-        return Err(AuthError::HeaderTooLarge);
-    }
-    let value = value.to_str().map_err(|_| AuthError::BadHeader)?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthError::BadHeader)?;
-    if !scheme.eq_ignore_ascii_case("Bearer") {
-        return Err(AuthError::BadHeader);
-    }
-    if token.is_empty() || has_whitespace(token) {
-        return Err(AuthError::BadHeader);
-    }
-    Ok(token)
-}
-
-/// Whether `s`, which [`HeaderValue::to_str`](axum::http::HeaderValue::to_str) admitted (visible
-/// ASCII and tabs only), contains whitespace. Of those characters only space and tab are
-/// whitespace, and both are `<= b' '`; the loop has no early exit so that it vectorizes (it runs
-/// on every authenticated request over a ~350-byte token).
-///
-/// Strict base64url decoding in `Tokens::verify` would refuse whitespace too, but as an invalid
-/// token; here it is a malformed header (`invalid_request`), as RFC 6750 §3.1 asks.
-fn has_whitespace(s: &str) -> bool {
-    let mut found = false;
-    for &b in s.as_bytes() {
-        found |= b <= b' ';
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod bearer_tests {
-    use axum::http::HeaderValue;
-
-    use super::*;
-
-    /// The parser before the whitespace scan was made branch-free, kept as the reference.
-    fn reference(headers: &HeaderMap) -> Result<&str, AuthError> {
-        let mut values = headers.get_all(AUTHORIZATION).iter();
-        let value = values.next().ok_or(AuthError::MissingHeader)?;
-        if values.next().is_some() {
-            return Err(AuthError::BadHeader);
-        }
-        if value.len() > MAX_AUTHORIZATION_LEN {
-            return Err(AuthError::HeaderTooLarge);
-        }
-        let value = value.to_str().map_err(|_| AuthError::BadHeader)?;
-        let (scheme, token) = value.split_once(' ').ok_or(AuthError::BadHeader)?;
-        if !scheme.eq_ignore_ascii_case("Bearer") || token.is_empty() || token.bytes().any(|b| b.is_ascii_whitespace())
-        {
-            return Err(AuthError::BadHeader);
-        }
-        Ok(token)
-    }
-
-    #[test]
-    fn bearer_token_agrees_with_the_reference_parser() {
-        let long = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_LEN));
-        let mut values: Vec<Vec<u8>> = [
-            "Bearer a.b.c",
-            "bearer a.b.c",
-            "BEARER a.b.c",
-            "Bearer",
-            "Bearer ",
-            "Bearer  a.b.c",
-            "Bearer a b",
-            "Bearer a\tb",
-            "Bearer\ta.b.c",
-            "Bearer a.b.c ",
-            "Bearer a.b.c\t",
-            "Basic abc",
-            "Bearerx a",
-            " Bearer a",
-            "Bearer ~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}",
-            long.as_str(),
-        ]
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect();
-        // Bytes a header value may hold that `to_str` refuses (obs-text), at the start, middle and end.
-        for b in [0x80u8, 0xa0, 0xc3, 0xff] {
-            values.push([b"Bearer ".as_slice(), &[b], b"a.b.c"].concat());
-            values.push([b"Bearer a.b".as_slice(), &[b], b".c"].concat());
-            values.push([b"Bearer a.b.c".as_slice(), &[b]].concat());
-        }
-        for value in values {
-            let mut headers = HeaderMap::new();
-            headers.insert(AUTHORIZATION, HeaderValue::from_bytes(&value).unwrap());
-            assert_eq!(bearer_token(&headers), reference(&headers), "{:?}", String::from_utf8_lossy(&value));
-        }
-        assert_eq!(bearer_token(&HeaderMap::new()), Err(AuthError::MissingHeader));
-        // Every printable byte but space is a token byte; tab and space are not.
-        for b in 0x21u8..=0x7e {
-            let mut headers = HeaderMap::new();
-            headers.insert(AUTHORIZATION, HeaderValue::from_bytes(&[b"Bearer x".as_slice(), &[b]].concat()).unwrap());
-            assert!(bearer_token(&headers).is_ok(), "{b:#x}");
-            assert_eq!(bearer_token(&headers), reference(&headers));
-        }
-    }
-}

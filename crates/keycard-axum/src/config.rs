@@ -1,0 +1,679 @@
+//! One configuration per router: where tokens are read from, cookies and CSRF, hooks, errors.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, request::Parts};
+use axum::response::{IntoResponseParts, ResponseParts};
+use keycard_token::{Claims, Decoded, Signed, TokenType, Tokens};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cookies::CookieSettings;
+use crate::locations::{self, Lookup};
+use crate::{AuthError, AuthRejection, ErrorHandler};
+
+/// An error a hook may return: the request is then answered 503 ([`AuthError::HookFailed`]).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What an application's claims type needs: serde both ways, shareable across threads.
+/// Implemented for every such type; `()` is the type of "no application claims".
+pub trait ClaimSet: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> ClaimSet for T {}
+
+/// Where a token may be found, in the order configured (FJE's `JWT_TOKEN_LOCATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// A request header, `Authorization: Bearer <JWT>` by default.
+    Headers,
+    /// The access (or refresh) cookie, with double-submit CSRF on state-changing methods.
+    Cookies,
+    /// A query parameter, `?jwt=<JWT>` by default.
+    QueryString,
+    /// A key of a JSON request body, `{"access_token": "<JWT>"}` by default.
+    Json,
+}
+
+impl Location {
+    /// FJE's name of the location (`headers`, `cookies`, `query_string`, `json`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Location::Headers => "headers",
+            Location::Cookies => "cookies",
+            Location::QueryString => "query_string",
+            Location::Json => "json",
+        }
+    }
+}
+
+/// Decides whether a verified token is revoked (FJE's `token_in_blocklist_loader`), on every
+/// request, for access and refresh tokens. In memory ([`keycard_token::RevocationList`]), in
+/// Redis or in SQL: implement it, or pass a closure to
+/// [`JwtConfigBuilder::revocation_fn`]. An `Err` answers 503: a revocation store that cannot be
+/// asked never lets a token through.
+///
+/// ```
+/// use keycard_axum::{BoxError, Revocation};
+/// use keycard_token::Decoded;
+///
+/// struct NothingRevoked;
+/// impl<C: Sync> Revocation<C> for NothingRevoked {
+///     async fn is_revoked(&self, _token: &Decoded<C>) -> Result<bool, BoxError> {
+///         Ok(false)
+///     }
+/// }
+/// ```
+pub trait Revocation<C>: Send + Sync + 'static {
+    /// Whether `token` is revoked.
+    fn is_revoked(&self, token: &Decoded<C>) -> impl Future<Output = Result<bool, BoxError>> + Send;
+}
+
+impl<C: Sync> Revocation<C> for keycard_token::RevocationList {
+    async fn is_revoked(&self, token: &Decoded<C>) -> Result<bool, BoxError> {
+        Ok(keycard_token::RevocationList::is_revoked(self, &token.claims))
+    }
+}
+
+impl<C: Sync, R: Revocation<C>> Revocation<C> for Arc<R> {
+    fn is_revoked(&self, token: &Decoded<C>) -> impl Future<Output = Result<bool, BoxError>> + Send {
+        (**self).is_revoked(token)
+    }
+}
+
+/// Checks the claims of a verified token (FJE's `token_verification_loader`); `false` answers
+/// 400 "User claims verification failed".
+///
+/// ```
+/// use keycard_axum::{BoxError, ClaimsCheck};
+/// use keycard_token::Decoded;
+///
+/// struct OnlyAlice;
+/// impl ClaimsCheck<()> for OnlyAlice {
+///     async fn check(&self, token: &Decoded<()>) -> Result<bool, BoxError> {
+///         Ok(token.claims.sub == "alice")
+///     }
+/// }
+/// ```
+pub trait ClaimsCheck<C>: Send + Sync + 'static {
+    /// Whether the token is acceptable.
+    fn check(&self, token: &Decoded<C>) -> impl Future<Output = Result<bool, BoxError>> + Send;
+}
+
+/// Object-safe forms of the hooks, kept behind `Arc<dyn ..>` in the configuration.
+trait DynRevocation<C>: Send + Sync {
+    fn is_revoked<'a>(&'a self, token: &'a Decoded<C>) -> BoxFuture<'a, Result<bool, BoxError>>;
+}
+
+impl<C: Sync, R: Revocation<C>> DynRevocation<C> for R {
+    fn is_revoked<'a>(&'a self, token: &'a Decoded<C>) -> BoxFuture<'a, Result<bool, BoxError>> {
+        Box::pin(Revocation::is_revoked(self, token))
+    }
+}
+
+trait DynClaimsCheck<C>: Send + Sync {
+    fn check<'a>(&'a self, token: &'a Decoded<C>) -> BoxFuture<'a, Result<bool, BoxError>>;
+}
+
+impl<C: Sync, K: ClaimsCheck<C>> DynClaimsCheck<C> for K {
+    fn check<'a>(&'a self, token: &'a Decoded<C>) -> BoxFuture<'a, Result<bool, BoxError>> {
+        Box::pin(ClaimsCheck::check(self, token))
+    }
+}
+
+/// A revocation hook from a closure returning a future (see [`JwtConfigBuilder::revocation_fn`]).
+struct RevocationFn<F>(F);
+
+impl<C, F, Fut> Revocation<C> for RevocationFn<F>
+where
+    C: Sync,
+    F: Fn(&Decoded<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<bool, BoxError>> + Send + 'static,
+{
+    fn is_revoked(&self, token: &Decoded<C>) -> impl Future<Output = Result<bool, BoxError>> + Send {
+        (self.0)(token)
+    }
+}
+
+/// A claims check from a plain function (see [`JwtConfigBuilder::claims_check_fn`]).
+struct ClaimsCheckFn<F>(F);
+
+impl<C, F> ClaimsCheck<C> for ClaimsCheckFn<F>
+where
+    C: Sync,
+    F: Fn(&Decoded<C>) -> bool + Send + Sync + 'static,
+{
+    async fn check(&self, token: &Decoded<C>) -> Result<bool, BoxError> {
+        Ok((self.0)(token))
+    }
+}
+
+/// A configuration refused at start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid keycard-axum configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Which tokens a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    Access,
+    Refresh,
+    Any,
+}
+
+pub(crate) struct Inner<C> {
+    pub(crate) tokens: Arc<Tokens>,
+    pub(crate) locations: Vec<Location>,
+    header_name: HeaderName,
+    header_type: String,
+    query_name: String,
+    query_prefix: String,
+    json_key: String,
+    refresh_json_key: String,
+    pub(crate) cookies: CookieSettings,
+    access_csrf_header: HeaderName,
+    refresh_csrf_header: HeaderName,
+    error_key: Arc<str>,
+    revocation: Option<Arc<dyn DynRevocation<C>>>,
+    claims_check: Option<Arc<dyn DynClaimsCheck<C>>>,
+    error_handler: Option<Arc<dyn ErrorHandler>>,
+    pub(crate) implicit_refresh: Option<Duration>,
+    pub(crate) json_body_limit: usize,
+}
+
+/// Everything the extractors of one router need: the token verifier, where tokens are read
+/// from, cookie and CSRF settings, hooks and error responses. Cheap to clone.
+///
+/// Built once with [`JwtConfig::builder`] (every setting is checked there, so a bad
+/// configuration stops the program at start, not on the first request), installed with
+/// `router.layer(config.layer())`. Two routers of one app can have different configurations
+/// (cookies + CSRF for the browser, bearer headers for the API); a single route can override
+/// its router's with `get(handler).layer(other.layer())`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{Json, Router, routing::get};
+/// use keycard_axum::{Jwt, JwtConfig, Location};
+/// use keycard_token::{Keys, SystemClock, TokenSettings, Tokens};
+///
+/// async fn protected(jwt: Jwt) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({ "logged_in_as": jwt.sub }))
+/// }
+///
+/// let keys = Keys::hmac_sha256(b"an example secret of at least 32 bytes!!").unwrap();
+/// let tokens = Arc::new(Tokens::new(keys, TokenSettings::default(), Arc::new(SystemClock)));
+/// let jwt = JwtConfig::<()>::builder(tokens).locations([Location::Headers, Location::Cookies]).build().unwrap();
+/// let only_headers = jwt.with_locations([Location::Headers]).unwrap();
+/// let app: Router = Router::new()
+///     .route("/protected", get(protected))
+///     .route("/only_headers", get(protected).layer(only_headers.layer()))
+///     .layer(jwt.layer());
+/// ```
+pub struct JwtConfig<C = ()> {
+    pub(crate) inner: Arc<Inner<C>>,
+}
+
+impl<C> Clone for JwtConfig<C> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+impl<C> std::fmt::Debug for JwtConfig<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("tokens", &self.inner.tokens)
+            .field("locations", &self.inner.locations)
+            .field("revocation", &self.inner.revocation.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`JwtConfig`]; every option has FJE's default unless noted.
+#[must_use = "finish with .build()"]
+pub struct JwtConfigBuilder<C = ()> {
+    tokens: Arc<Tokens>,
+    locations: Vec<Location>,
+    header_name: String,
+    header_type: String,
+    query_name: String,
+    query_prefix: String,
+    json_key: String,
+    refresh_json_key: String,
+    cookies: CookieSettings,
+    error_key: String,
+    revocation: Option<Arc<dyn DynRevocation<C>>>,
+    claims_check: Option<Arc<dyn DynClaimsCheck<C>>>,
+    error_handler: Option<Arc<dyn ErrorHandler>>,
+    implicit_refresh: Option<Duration>,
+    json_body_limit: usize,
+}
+
+impl<C: ClaimSet> JwtConfig<C> {
+    /// Starts a configuration verifying with `tokens`: headers only, `Authorization: Bearer`.
+    pub fn builder(tokens: Arc<Tokens>) -> JwtConfigBuilder<C> {
+        JwtConfigBuilder {
+            tokens,
+            locations: vec![Location::Headers],
+            header_name: "Authorization".into(),
+            header_type: "Bearer".into(),
+            query_name: "jwt".into(),
+            query_prefix: String::new(),
+            json_key: "access_token".into(),
+            refresh_json_key: "refresh_token".into(),
+            cookies: CookieSettings::default(),
+            error_key: "msg".into(),
+            revocation: None,
+            claims_check: None,
+            error_handler: None,
+            implicit_refresh: None,
+            json_body_limit: 64 * 1024,
+        }
+    }
+
+    /// The token issuer and verifier.
+    pub fn tokens(&self) -> &Arc<Tokens> {
+        &self.inner.tokens
+    }
+
+    /// The cookie settings.
+    pub fn cookie_settings(&self) -> &CookieSettings {
+        &self.inner.cookies
+    }
+
+    /// The same configuration reading tokens from `locations` only (FJE's per-route
+    /// `@jwt_required(locations=[...])`).
+    pub fn with_locations(&self, locations: impl IntoIterator<Item = Location>) -> Result<Self, ConfigError> {
+        let locations: Vec<Location> = locations.into_iter().collect();
+        check_locations(&locations)?;
+        let inner = &*self.inner;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tokens: inner.tokens.clone(),
+                locations,
+                header_name: inner.header_name.clone(),
+                header_type: inner.header_type.clone(),
+                query_name: inner.query_name.clone(),
+                query_prefix: inner.query_prefix.clone(),
+                json_key: inner.json_key.clone(),
+                refresh_json_key: inner.refresh_json_key.clone(),
+                cookies: inner.cookies.clone(),
+                access_csrf_header: inner.access_csrf_header.clone(),
+                refresh_csrf_header: inner.refresh_csrf_header.clone(),
+                error_key: inner.error_key.clone(),
+                revocation: inner.revocation.clone(),
+                claims_check: inner.claims_check.clone(),
+                error_handler: inner.error_handler.clone(),
+                implicit_refresh: inner.implicit_refresh,
+                json_body_limit: inner.json_body_limit,
+            }),
+        })
+    }
+
+    /// The rejection for `error`, answered as this configuration says.
+    pub fn reject(&self, error: AuthError) -> AuthRejection {
+        AuthRejection::new(error, self.inner.error_handler.clone(), self.inner.error_key.clone())
+    }
+
+    /// `Set-Cookie`s for an access token (FJE's `set_access_cookies`): the HttpOnly token cookie
+    /// and the readable CSRF cookie holding its `csrf` claim, `Max-Age` the token's remaining
+    /// lifetime. Returned as response parts: `(jwt.access_cookies(&signed), Json(body))`.
+    pub fn access_cookies<T>(&self, signed: &Signed<T>) -> SetCookies {
+        let max_age = (signed.claims.exp - self.inner.tokens.now()).max(0);
+        SetCookies(self.inner.cookies.access_cookies(&signed.token, signed.claims.csrf.as_deref(), Some(max_age)))
+    }
+
+    /// `Set-Cookie`s for a refresh token (FJE's `set_refresh_cookies`).
+    pub fn refresh_cookies<T>(&self, signed: &Signed<T>) -> SetCookies {
+        let max_age = (signed.claims.exp - self.inner.tokens.now()).max(0);
+        SetCookies(self.inner.cookies.refresh_cookies(&signed.token, signed.claims.csrf.as_deref(), Some(max_age)))
+    }
+
+    /// `Set-Cookie`s expiring the access and refresh cookies and their CSRF cookies (FJE's
+    /// `unset_jwt_cookies`).
+    pub fn unset_cookies(&self) -> SetCookies {
+        SetCookies(self.inner.cookies.unset_jwt_cookies())
+    }
+
+    /// `Set-Cookie`s expiring the access cookies only.
+    pub fn unset_access_cookies(&self) -> SetCookies {
+        SetCookies(self.inner.cookies.unset_access_cookies())
+    }
+
+    /// `Set-Cookie`s expiring the refresh cookies only.
+    pub fn unset_refresh_cookies(&self) -> SetCookies {
+        SetCookies(self.inner.cookies.unset_refresh_cookies())
+    }
+
+    /// Finds, verifies and checks the token of a request, in FJE's order: locations (only a
+    /// missing token falls through), signature and claims, CSRF, type, freshness, revocation,
+    /// claims check. `Ok(None)` when no location had a token and `optional`.
+    pub(crate) async fn authenticate(
+        &self,
+        parts: &Parts,
+        want: Want,
+        fresh: bool,
+        optional: bool,
+    ) -> Result<Option<(Decoded<C>, Location)>, AuthError> {
+        let inner = &*self.inner;
+        let refresh = want == Want::Refresh;
+        let mut tried: Vec<(&str, String)> = Vec::new();
+        let mut found = None;
+        for &location in &inner.locations {
+            let lookup = match location {
+                Location::Headers => locations::from_header(&parts.headers, &inner.header_name, &inner.header_type),
+                Location::Cookies => {
+                    let name = if refresh { &inner.cookies.refresh_cookie_name } else { &inner.cookies.access_cookie_name };
+                    locations::from_cookie(&parts.headers, name)
+                }
+                Location::QueryString => locations::from_query(parts.uri.query(), &inner.query_name, &inner.query_prefix),
+                Location::Json => {
+                    let key = if refresh { &inner.refresh_json_key } else { &inner.json_key };
+                    match parts.extensions.get::<crate::layer::JsonBody>() {
+                        Some(body) => locations::from_json(&body.0, true, key),
+                        None => locations::from_json(b"", false, key),
+                    }
+                }
+            };
+            match lookup {
+                Lookup::Found(token) => {
+                    found = Some((token.into_owned(), location));
+                    break;
+                }
+                Lookup::Missing(msg) => tried.push((location.as_str(), msg)),
+                Lookup::Malformed(msg) => return Err(AuthError::Malformed(msg)),
+            }
+        }
+        let Some((token, location)) = found else {
+            if optional {
+                return Ok(None);
+            }
+            return Err(AuthError::Missing(locations::missing_message(&tried)));
+        };
+
+        // A cookie on a state-changing method needs the double-submit header, before anything else.
+        let csrf = if location == Location::Cookies
+            && inner.cookies.csrf_protect
+            && inner.cookies.csrf_methods.contains(&parts.method)
+        {
+            let header = if refresh { &inner.refresh_csrf_header } else { &inner.access_csrf_header };
+            Some(locations::csrf_from_header(&parts.headers, header).ok_or(AuthError::CsrfMissing)?)
+        } else {
+            None
+        };
+
+        let decoded = inner.tokens.decode::<C>(&token).map_err(AuthError::InvalidToken)?;
+        if let Some(presented) = csrf {
+            let claim =
+                decoded.claims.csrf.as_deref().ok_or(AuthError::InvalidToken(keycard_token::TokenError::MissingClaim("csrf")))?;
+            if !locations::csrf_matches(claim, presented) {
+                return Err(AuthError::CsrfMismatch);
+            }
+        }
+        match (want, decoded.claims.token_type) {
+            (Want::Access, TokenType::Refresh) => return Err(AuthError::WrongTokenType { expected: TokenType::Access }),
+            (Want::Refresh, TokenType::Access) => return Err(AuthError::WrongTokenType { expected: TokenType::Refresh }),
+            _ => {}
+        }
+        if fresh && !decoded.claims.is_fresh_at(inner.tokens.now()) {
+            return Err(AuthError::FreshTokenRequired);
+        }
+        if let Some(revocation) = &inner.revocation {
+            match revocation.is_revoked(&decoded).await {
+                Ok(false) => {}
+                Ok(true) => return Err(AuthError::Revoked),
+                Err(e) => {
+                    tracing::error!(error = %e, "the revocation check failed; refusing the token");
+                    return Err(AuthError::HookFailed);
+                }
+            }
+        }
+        if let Some(check) = &inner.claims_check {
+            match check.check(&decoded).await {
+                Ok(true) => {}
+                Ok(false) => return Err(AuthError::ClaimsVerificationFailed),
+                Err(e) => {
+                    tracing::error!(error = %e, "the claims check failed; refusing the token");
+                    return Err(AuthError::HookFailed);
+                }
+            }
+        }
+        Ok(Some((decoded, location)))
+    }
+}
+
+fn check_locations(locations: &[Location]) -> Result<(), ConfigError> {
+    if locations.is_empty() {
+        return Err(ConfigError("at least one token location is needed".into()));
+    }
+    for (i, l) in locations.iter().enumerate() {
+        if locations[..i].contains(l) {
+            return Err(ConfigError(format!("token location `{}` is listed twice", l.as_str())));
+        }
+    }
+    Ok(())
+}
+
+impl<C: ClaimSet> JwtConfigBuilder<C> {
+    /// Where tokens are looked for, in order (default: headers only). Only a missing token
+    /// falls through to the next location; a malformed or invalid one is refused there.
+    pub fn locations(mut self, locations: impl IntoIterator<Item = Location>) -> Self {
+        self.locations = locations.into_iter().collect();
+        self
+    }
+
+    /// The header holding the token (default `Authorization`, FJE's `JWT_HEADER_NAME`).
+    pub fn header_name(mut self, name: impl Into<String>) -> Self {
+        self.header_name = name.into();
+        self
+    }
+
+    /// The word before the token in that header (default `Bearer`, compared case-sensitively as
+    /// FJE does; empty: the header holds the bare token). FJE's `JWT_HEADER_TYPE`.
+    pub fn header_type(mut self, kind: impl Into<String>) -> Self {
+        self.header_type = kind.into();
+        self
+    }
+
+    /// The query parameter (default `jwt`) and the prefix its value must start with (default
+    /// none). FJE's `JWT_QUERY_STRING_NAME` and `JWT_QUERY_STRING_VALUE_PREFIX`.
+    pub fn query_string(mut self, name: impl Into<String>, prefix: impl Into<String>) -> Self {
+        self.query_name = name.into();
+        self.query_prefix = prefix.into();
+        self
+    }
+
+    /// The JSON body keys of access and refresh tokens (default `access_token`,
+    /// `refresh_token`). FJE's `JWT_JSON_KEY` and `JWT_REFRESH_JSON_KEY`.
+    pub fn json_keys(mut self, access: impl Into<String>, refresh: impl Into<String>) -> Self {
+        self.json_key = access.into();
+        self.refresh_json_key = refresh.into();
+        self
+    }
+
+    /// Largest JSON body read for the JSON location (default 64 KiB; larger bodies answer 413).
+    pub fn json_body_limit(mut self, bytes: usize) -> Self {
+        self.json_body_limit = bytes;
+        self
+    }
+
+    /// Cookie names, paths, attributes and CSRF settings (default FJE's names, with `Secure`
+    /// and `SameSite=Lax` on).
+    pub fn cookies(mut self, cookies: CookieSettings) -> Self {
+        self.cookies = cookies;
+        self
+    }
+
+    /// The key of the default error bodies (default `msg`, FJE's `JWT_ERROR_MESSAGE_KEY`).
+    pub fn error_key(mut self, key: impl Into<String>) -> Self {
+        self.error_key = key.into();
+        self
+    }
+
+    /// The revocation hook, asked about every token that verifies.
+    pub fn revocation(mut self, revocation: impl Revocation<C>) -> Self
+    where
+        C: Sync,
+    {
+        self.revocation = Some(Arc::new(revocation));
+        self
+    }
+
+    /// The revocation hook as a closure returning a future. Copy what the future needs out of
+    /// the token (`token.claims.jti`) before the `async move`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[1; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// let config = keycard_axum::JwtConfig::<()>::builder(tokens)
+    ///     .revocation_fn(|token| {
+    ///         let jti = token.claims.jti;
+    ///         async move { Ok(jti.is_nil()) }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn revocation_fn<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&Decoded<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, BoxError>> + Send + 'static,
+    {
+        self.revocation = Some(Arc::new(RevocationFn(f)));
+        self
+    }
+
+    /// The claims check hook.
+    pub fn claims_check(mut self, check: impl ClaimsCheck<C>) -> Self {
+        self.claims_check = Some(Arc::new(check));
+        self
+    }
+
+    /// The claims check as a plain function of the verified token.
+    pub fn claims_check_fn(mut self, f: impl Fn(&Decoded<C>) -> bool + Send + Sync + 'static) -> Self {
+        self.claims_check = Some(Arc::new(ClaimsCheckFn(f)));
+        self
+    }
+
+    /// Replaces error responses (see [`ErrorHandler`]).
+    pub fn on_error(mut self, handler: impl ErrorHandler) -> Self {
+        self.error_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Sliding sessions (FJE's `implicit_refresh` recipe): when a route authenticated by the
+    /// access cookie answers and that token expires within `within`, the layer sets a new access
+    /// cookie (same identity and claims, not fresh). Needs the cookie location.
+    pub fn implicit_refresh(mut self, within: Duration) -> Self {
+        self.implicit_refresh = Some(within);
+        self
+    }
+
+    /// Checks everything and builds the configuration.
+    pub fn build(self) -> Result<JwtConfig<C>, ConfigError> {
+        check_locations(&self.locations)?;
+        let header_name = HeaderName::try_from(self.header_name.as_str())
+            .map_err(|_| ConfigError(format!("`{}` is not a valid header name", self.header_name)))?;
+        if self.header_type.chars().any(|c| c.is_whitespace() || c == ',') {
+            return Err(ConfigError("the header type must be one word (or empty)".into()));
+        }
+        let csrf_header = |name: &str| {
+            HeaderName::try_from(name).map_err(|_| ConfigError(format!("`{name}` is not a valid CSRF header name")))
+        };
+        let access_csrf_header = csrf_header(&self.cookies.access_csrf_header_name)?;
+        let refresh_csrf_header = csrf_header(&self.cookies.refresh_csrf_header_name)?;
+        self.cookies.validate().map_err(ConfigError)?;
+        if self.query_name.is_empty() || self.json_key.is_empty() || self.refresh_json_key.is_empty() {
+            return Err(ConfigError("query parameter and JSON key names must not be empty".into()));
+        }
+        if self.error_key.is_empty() {
+            return Err(ConfigError("the error key must not be empty".into()));
+        }
+        let cookies = self.locations.contains(&Location::Cookies);
+        if cookies && self.cookies.csrf_protect && !self.tokens.settings().csrf_claim {
+            return Err(ConfigError(
+                "cookie CSRF protection needs tokens with a `csrf` claim (TokenSettings::csrf_claim)".into(),
+            ));
+        }
+        if self.implicit_refresh.is_some() && !cookies {
+            return Err(ConfigError("implicit refresh re-issues the access cookie: add Location::Cookies".into()));
+        }
+        Ok(JwtConfig {
+            inner: Arc::new(Inner {
+                tokens: self.tokens,
+                locations: self.locations,
+                header_name,
+                header_type: self.header_type,
+                query_name: self.query_name,
+                query_prefix: self.query_prefix,
+                json_key: self.json_key,
+                refresh_json_key: self.refresh_json_key,
+                cookies: self.cookies,
+                access_csrf_header,
+                refresh_csrf_header,
+                error_key: Arc::from(self.error_key),
+                revocation: self.revocation,
+                claims_check: self.claims_check,
+                error_handler: self.error_handler,
+                implicit_refresh: self.implicit_refresh,
+                json_body_limit: self.json_body_limit,
+            }),
+        })
+    }
+}
+
+/// `Set-Cookie` headers, usable as response parts (`(cookies, Json(body))`) or applied to a
+/// [`HeaderMap`] with [`SetCookies::apply`].
+#[derive(Debug, Clone, Default)]
+#[must_use = "add it to a response"]
+pub struct SetCookies(pub Vec<HeaderValue>);
+
+impl SetCookies {
+    /// Appends the cookies to `headers`.
+    pub fn apply(self, headers: &mut HeaderMap) {
+        for value in self.0 {
+            headers.append(axum::http::header::SET_COOKIE, value);
+        }
+    }
+
+    /// These cookies followed by `other`'s.
+    pub fn and(mut self, other: SetCookies) -> Self {
+        self.0.extend(other.0);
+        self
+    }
+}
+
+impl IntoResponseParts for SetCookies {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        self.apply(res.headers_mut());
+        Ok(res)
+    }
+}
+
+impl<C> JwtConfig<C> {
+    pub(crate) fn needs_json_body(&self) -> bool {
+        self.inner.locations.contains(&Location::Json)
+    }
+
+    pub(crate) fn error_key(&self) -> &str {
+        &self.inner.error_key
+    }
+}
+
+/// Re-issues the access cookie for `claims` when it expires within the configured window.
+pub(crate) fn refreshed_cookies<C: ClaimSet>(config: &JwtConfig<C>, claims: Claims<C>) -> Option<SetCookies> {
+    let within = config.inner.implicit_refresh?;
+    let now = config.inner.tokens.now();
+    let within = i64::try_from(within.as_secs()).unwrap_or(i64::MAX);
+    if claims.exp > now.saturating_add(within) {
+        return None;
+    }
+    let signed = config.inner.tokens.access(&claims.sub).claims(claims.extra).sign().ok()?;
+    Some(config.access_cookies(&signed))
+}
