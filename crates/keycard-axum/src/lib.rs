@@ -53,8 +53,10 @@
 //!     .with_state(AppState { auth });
 //! ```
 
+mod cookies;
 mod error;
 mod extract;
+mod locations;
 
 use std::sync::Arc;
 
