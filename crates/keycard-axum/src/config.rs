@@ -169,14 +169,13 @@ pub(crate) struct Inner<C> {
     pub(crate) tokens: Arc<Tokens>,
     pub(crate) locations: Vec<Location>,
     header_name: HeaderName,
+    header_display: String,
     header_type: String,
     query_name: String,
     query_prefix: String,
     json_key: String,
     refresh_json_key: String,
     pub(crate) cookies: CookieSettings,
-    access_csrf_header: HeaderName,
-    refresh_csrf_header: HeaderName,
     error_key: Arc<str>,
     revocation: Option<Arc<dyn DynRevocation<C>>>,
     claims_check: Option<Arc<dyn DynClaimsCheck<C>>>,
@@ -296,14 +295,13 @@ impl<C: ClaimSet> JwtConfig<C> {
                 tokens: inner.tokens.clone(),
                 locations,
                 header_name: inner.header_name.clone(),
+                header_display: inner.header_display.clone(),
                 header_type: inner.header_type.clone(),
                 query_name: inner.query_name.clone(),
                 query_prefix: inner.query_prefix.clone(),
                 json_key: inner.json_key.clone(),
                 refresh_json_key: inner.refresh_json_key.clone(),
                 cookies: inner.cookies.clone(),
-                access_csrf_header: inner.access_csrf_header.clone(),
-                refresh_csrf_header: inner.refresh_csrf_header.clone(),
                 error_key: inner.error_key.clone(),
                 revocation: inner.revocation.clone(),
                 claims_check: inner.claims_check.clone(),
@@ -365,7 +363,9 @@ impl<C: ClaimSet> JwtConfig<C> {
         let mut found = None;
         for &location in &inner.locations {
             let lookup = match location {
-                Location::Headers => locations::from_header(&parts.headers, &inner.header_name, &inner.header_type),
+                Location::Headers => {
+                    locations::from_header(&parts.headers, &inner.header_name, &inner.header_display, &inner.header_type)
+                },
                 Location::Cookies => {
                     let name = if refresh { &inner.cookies.refresh_cookie_name } else { &inner.cookies.access_cookie_name };
                     locations::from_cookie(&parts.headers, name)
@@ -396,12 +396,13 @@ impl<C: ClaimSet> JwtConfig<C> {
         };
 
         // A cookie on a state-changing method needs the double-submit header, before anything else.
-        let csrf = if location == Location::Cookies
-            && inner.cookies.csrf_protect
-            && inner.cookies.csrf_methods.contains(&parts.method)
-        {
-            let header = if refresh { &inner.refresh_csrf_header } else { &inner.access_csrf_header };
-            Some(locations::csrf_from_header(&parts.headers, header).ok_or(AuthError::CsrfMissing)?)
+        let csrf = if location == Location::Cookies && inner.cookies.needs_csrf(&parts.method) {
+            let header = if refresh { &inner.cookies.refresh_csrf_header } else { &inner.cookies.access_csrf_header };
+            match locations::csrf_from_header(&parts.headers, header) {
+                Ok(Some(value)) => Some(value),
+                Ok(None) => return Err(AuthError::CsrfMissing),
+                Err(msg) => return Err(AuthError::Malformed(msg)),
+            }
         } else {
             None
         };
@@ -581,11 +582,6 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
         if self.header_type.chars().any(|c| c.is_whitespace() || c == ',') {
             return Err(ConfigError("the header type must be one word (or empty)".into()));
         }
-        let csrf_header = |name: &str| {
-            HeaderName::try_from(name).map_err(|_| ConfigError(format!("`{name}` is not a valid CSRF header name")))
-        };
-        let access_csrf_header = csrf_header(&self.cookies.access_csrf_header_name)?;
-        let refresh_csrf_header = csrf_header(&self.cookies.refresh_csrf_header_name)?;
         self.cookies.validate().map_err(ConfigError)?;
         if self.query_name.is_empty() || self.json_key.is_empty() || self.refresh_json_key.is_empty() {
             return Err(ConfigError("query parameter and JSON key names must not be empty".into()));
@@ -607,14 +603,13 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
                 tokens: self.tokens,
                 locations: self.locations,
                 header_name,
+                header_display: self.header_name,
                 header_type: self.header_type,
                 query_name: self.query_name,
                 query_prefix: self.query_prefix,
                 json_key: self.json_key,
                 refresh_json_key: self.refresh_json_key,
                 cookies: self.cookies,
-                access_csrf_header,
-                refresh_csrf_header,
                 error_key: Arc::from(self.error_key),
                 revocation: self.revocation,
                 claims_check: self.claims_check,
