@@ -363,14 +363,20 @@ impl<C: ClaimSet> JwtConfig<C> {
         let mut found = None;
         for &location in &inner.locations {
             let lookup = match location {
-                Location::Headers => {
-                    locations::from_header(&parts.headers, &inner.header_name, &inner.header_display, &inner.header_type)
-                },
+                Location::Headers => locations::from_header(
+                    &parts.headers,
+                    &inner.header_name,
+                    &inner.header_display,
+                    &inner.header_type,
+                ),
                 Location::Cookies => {
-                    let name = if refresh { &inner.cookies.refresh_cookie_name } else { &inner.cookies.access_cookie_name };
+                    let name =
+                        if refresh { &inner.cookies.refresh_cookie_name } else { &inner.cookies.access_cookie_name };
                     locations::from_cookie(&parts.headers, name)
                 }
-                Location::QueryString => locations::from_query(parts.uri.query(), &inner.query_name, &inner.query_prefix),
+                Location::QueryString => {
+                    locations::from_query(parts.uri.query(), &inner.query_name, &inner.query_prefix)
+                }
                 Location::Json => {
                     let key = if refresh { &inner.refresh_json_key } else { &inner.json_key };
                     match parts.extensions.get::<crate::layer::JsonBody>() {
@@ -409,15 +415,22 @@ impl<C: ClaimSet> JwtConfig<C> {
 
         let decoded = inner.tokens.decode::<C>(&token).map_err(AuthError::InvalidToken)?;
         if let Some(presented) = csrf {
-            let claim =
-                decoded.claims.csrf.as_deref().ok_or(AuthError::InvalidToken(keycard_token::TokenError::MissingClaim("csrf")))?;
+            let claim = decoded
+                .claims
+                .csrf
+                .as_deref()
+                .ok_or(AuthError::InvalidToken(keycard_token::TokenError::MissingClaim("csrf")))?;
             if !locations::csrf_matches(claim, presented) {
                 return Err(AuthError::CsrfMismatch);
             }
         }
         match (want, decoded.claims.token_type) {
-            (Want::Access, TokenType::Refresh) => return Err(AuthError::WrongTokenType { expected: TokenType::Access }),
-            (Want::Refresh, TokenType::Access) => return Err(AuthError::WrongTokenType { expected: TokenType::Refresh }),
+            (Want::Access, TokenType::Refresh) => {
+                return Err(AuthError::WrongTokenType { expected: TokenType::Access });
+            }
+            (Want::Refresh, TokenType::Access) => {
+                return Err(AuthError::WrongTokenType { expected: TokenType::Refresh });
+            }
             _ => {}
         }
         if fresh && !decoded.claims.is_fresh_at(inner.tokens.now()) {

@@ -3,7 +3,6 @@
 //! `set_refresh_cookies`, `unset_access_cookies`, `unset_refresh_cookies` and
 //! `unset_jwt_cookies` write them (werkzeug's `dump_cookie`), with safer defaults.
 
-
 use axum::http::{HeaderName, HeaderValue, Method};
 
 /// The `SameSite` attribute of every cookie written ([RFC 6265bis §4.1.2.7]).
@@ -51,7 +50,6 @@ impl SameSite {
 /// does): the `Set-Cookie` helpers leave out a cookie whose header could not be written.
 ///
 /// ```
-/// // (runnable once re-exported as keycard_axum::CookieSettings)
 /// use keycard_axum::CookieSettings;
 /// let settings = CookieSettings {
 ///     refresh_cookie_path: "/token/refresh".into(),
@@ -156,7 +154,6 @@ impl CookieSettings {
     /// [`csrf_methods`](Self::csrf_methods).
     ///
     /// ```
-    /// // (runnable once re-exported as keycard_axum::CookieSettings)
     /// use axum::http::Method;
     /// let settings = keycard_axum::CookieSettings::default();
     /// assert!(settings.needs_csrf(&Method::POST));
@@ -184,7 +181,6 @@ impl CookieSettings {
     /// use honours `Max-Age`).
     ///
     /// ```
-    /// // (runnable once re-exported as keycard_axum::CookieSettings)
     /// let settings = keycard_axum::CookieSettings::default();
     /// let set_cookies = settings.access_cookies("eyJ.x.y", Some("a-csrf-uuid"), Some(900));
     /// assert_eq!(set_cookies[0], "access_token_cookie=eyJ.x.y; Max-Age=900; Secure; HttpOnly; Path=/; SameSite=Lax");
@@ -201,7 +197,6 @@ impl CookieSettings {
     /// with the refresh names and paths.
     ///
     /// ```
-    /// // (runnable once re-exported as keycard_axum::CookieSettings)
     /// let settings = keycard_axum::CookieSettings::default();
     /// let set_cookies = settings.refresh_cookies("eyJ.x.y", None, None);
     /// assert_eq!(set_cookies, ["refresh_token_cookie=eyJ.x.y; Secure; HttpOnly; Path=/; SameSite=Lax"]);
@@ -220,7 +215,6 @@ impl CookieSettings {
     /// `Domain` and attributes as they were set with (FJE's `unset_access_cookies`).
     ///
     /// ```
-    /// // (runnable once re-exported as keycard_axum::CookieSettings)
     /// let settings = keycard_axum::CookieSettings::default();
     /// assert_eq!(
     ///     settings.unset_access_cookies()[0],
@@ -238,7 +232,6 @@ impl CookieSettings {
     /// `unset_refresh_cookies`); see [`unset_access_cookies`](Self::unset_access_cookies).
     ///
     /// ```
-    /// // (runnable once re-exported as keycard_axum::CookieSettings)
     /// let settings = keycard_axum::CookieSettings::default();
     /// assert_eq!(settings.unset_refresh_cookies().len(), 2);
     /// ```
@@ -253,7 +246,6 @@ impl CookieSettings {
     /// `unset_jwt_cookies`): what a logout answer sends.
     ///
     /// ```
-    /// // (runnable once re-exported as keycard_axum::CookieSettings)
     /// let settings = keycard_axum::CookieSettings::default();
     /// assert_eq!(settings.unset_jwt_cookies().len(), 4);
     /// ```
@@ -315,7 +307,6 @@ impl CookieSettings {
     /// (browsers would drop such cookies silently).
     ///
     /// ```
-    /// // (runnable once re-exported as keycard_axum::{CookieSettings, SameSite})
     /// use keycard_axum::{CookieSettings, SameSite};
     /// assert!(CookieSettings::default().validate().is_ok());
     /// let bad = CookieSettings { secure: false, same_site: Some(SameSite::None), ..CookieSettings::default() };

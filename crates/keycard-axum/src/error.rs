@@ -130,10 +130,16 @@ impl AuthError {
             AuthError::Forbidden(_) => "insufficient_scope",
             _ => "invalid_token",
         };
-        let description: String =
-            self.message().chars().map(|c| if c == '"' || c == '\\' || !(' '..='~').contains(&c) { '\'' } else { c }).collect();
+        let description: String = self
+            .message()
+            .chars()
+            .map(|c| if c == '"' || c == '\\' || !(' '..='~').contains(&c) { '\'' } else { c })
+            .collect();
         let value = format!("Bearer error=\"{code}\", error_description=\"{description}\"");
-        Some(HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\"")))
+        Some(
+            HeaderValue::from_str(&value)
+                .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\"")),
+        )
     }
 
     /// The default response with the message under `key`.

@@ -215,7 +215,7 @@ where
 /// use axum::{Json, http::StatusCode, response::{IntoResponse, Response}};
 /// use keycard_axum::{Guard, Jwt, Require};
 ///
-/// #[derive(serde::Serialize, serde::Deserialize)]
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
 /// struct Claims { is_administrator: bool }
 ///
 /// struct Admin;

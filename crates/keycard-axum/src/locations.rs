@@ -57,9 +57,6 @@ pub(crate) enum Lookup<'a> {
 /// `keycard_token::TokenError::TooLarge`).
 pub(crate) const TOO_LARGE: &str = "Token is too large";
 
-/// FJE's message when the CSRF header is absent or empty.
-pub(crate) const MISSING_CSRF: &str = "Missing CSRF token";
-
 /// Room in a token header beyond the type word and the token: other comma-separated
 /// credentials (`Basic dXNlcjpwYXNz, Bearer <JWT>`, which FJE accepts) and spaces.
 const HEADER_EXTRA_ROOM: usize = 512;
@@ -639,7 +636,7 @@ impl<'de> Visitor<'de> for ValueSeed {
 }
 
 /// The double-submit CSRF value in header `name`. `Ok(None)` when the header is absent or
-/// empty (FJE: [`MISSING_CSRF`], which does not fall through to another location);
+/// empty (FJE: "Missing CSRF token", which does not fall through to another location);
 /// `Err(message)` when it is sent more than once or is not visible ASCII (FJE would compare the
 /// joined or latin-1-decoded value and answer "CSRF double submit tokens do not match").
 pub(crate) fn csrf_from_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, String> {

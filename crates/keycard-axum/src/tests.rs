@@ -77,7 +77,8 @@ async fn required_optional_fresh_refresh_and_any() {
     assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"msg": "Fresh token required"})));
     assert_eq!(send(&app, get_with("/fresh", &[("authorization", &bearer(&fresh))])).await.0, StatusCode::OK);
 
-    let post_refresh = |token: &str| Request::post("/refresh").header("authorization", bearer(token)).body(Body::empty()).unwrap();
+    let post_refresh =
+        |token: &str| Request::post("/refresh").header("authorization", bearer(token)).body(Body::empty()).unwrap();
     assert_eq!(send(&app, post_refresh(&refresh)).await.0, StatusCode::OK);
     let (status, body, _) = send(&app, post_refresh(&access)).await;
     assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"msg": "Only refresh tokens are allowed"})));
@@ -104,7 +105,10 @@ async fn only_a_missing_token_falls_through_to_the_next_location() {
 
     let (status, body, _) = send(&app, get_with("/access", &[])).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["msg"].as_str().unwrap().starts_with("Missing JWT in headers or cookies or query_string or json ("), "{body}");
+    assert!(
+        body["msg"].as_str().unwrap().starts_with("Missing JWT in headers, cookies, query_string or json ("),
+        "{body}"
+    );
 
     let cookie = format!("access_token_cookie={access}");
     let (status, body, _) = send(&app, get_with("/access", &[("cookie", &cookie)])).await;
@@ -112,7 +116,8 @@ async fn only_a_missing_token_falls_through_to_the_next_location() {
     let (status, body, _) = send(&app, get_with(&format!("/access?jwt={access}"), &[])).await;
     assert_eq!((status, body["at"].clone()), (StatusCode::OK, json!("query_string")));
     // An invalid header stops the search even with a valid cookie behind it.
-    let (status, _, _) = send(&app, get_with("/access", &[("authorization", "Bearer a.b.c"), ("cookie", &cookie)])).await;
+    let (status, _, _) =
+        send(&app, get_with("/access", &[("authorization", "Bearer a.b.c"), ("cookie", &cookie)])).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let json_body = json!({"access_token": access}).to_string();
@@ -160,7 +165,8 @@ impl Revocation<()> for Flaky {
 async fn revocation_hooks_refuse_revoked_tokens_and_fail_closed() {
     let (tokens, _) = tokens();
     let list = Arc::new(RevocationList::new());
-    let app = routes().layer(JwtConfig::<()>::builder(tokens.clone()).revocation(list.clone()).build().unwrap().layer());
+    let app =
+        routes().layer(JwtConfig::<()>::builder(tokens.clone()).revocation(list.clone()).build().unwrap().layer());
     let signed = tokens.access("alice").sign().unwrap();
     let auth = bearer(&signed.token);
     assert_eq!(send(&app, get_with("/access", &[("authorization", &auth)])).await.0, StatusCode::OK);
@@ -169,7 +175,8 @@ async fn revocation_hooks_refuse_revoked_tokens_and_fail_closed() {
     assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"msg": "Token has been revoked"})));
 
     let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let app = routes().layer(JwtConfig::<()>::builder(tokens.clone()).revocation(Flaky(down.clone())).build().unwrap().layer());
+    let app = routes()
+        .layer(JwtConfig::<()>::builder(tokens.clone()).revocation(Flaky(down.clone())).build().unwrap().layer());
     assert_eq!(send(&app, get_with("/access", &[("authorization", &auth)])).await.0, StatusCode::SERVICE_UNAVAILABLE);
     down.store(false, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(send(&app, get_with("/access", &[("authorization", &auth)])).await.0, StatusCode::OK);
@@ -248,7 +255,9 @@ async fn guards_answer_with_their_own_body_and_two_configurations_live_in_one_ap
     let app = Router::new()
         .route("/api/admin", get(|_: Require<Admin>| async { AxumJson(json!({"foo": "bar"})) }))
         .layer(api.layer())
-        .merge(Router::new().route("/spa/me", get(|jwt: Jwt| async move { AxumJson(json!(jwt.sub)) })).layer(spa.layer()));
+        .merge(
+            Router::new().route("/spa/me", get(|jwt: Jwt| async move { AxumJson(json!(jwt.sub)) })).layer(spa.layer()),
+        );
     let admin = tokens.access("root").claims(AdminClaims { is_administrator: true }).sign().unwrap().token;
     let user = tokens.access("bob").claims(AdminClaims { is_administrator: false }).sign().unwrap().token;
     assert_eq!(send(&app, get_with("/api/admin", &[("authorization", &bearer(&admin))])).await.0, StatusCode::OK);

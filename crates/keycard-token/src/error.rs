@@ -15,9 +15,12 @@ pub enum TokenError {
     /// More than three segments (a JWE, or garbage).
     #[error("Too many segments")]
     TooManySegments,
-    /// The header is not strict base64url of a JSON object keycard understands.
+    /// The header is not a JSON object keycard understands.
     #[error("Invalid header string")]
     InvalidHeader,
+    /// The header is not strict base64url (PyJWT's wording).
+    #[error("Invalid header padding")]
+    HeaderPadding,
     /// The header names an algorithm other than the configured one.
     #[error("The specified alg value is not allowed")]
     AlgorithmNotAllowed,
@@ -37,16 +40,16 @@ pub enum TokenError {
     #[error("Token has expired")]
     Expired,
     /// `nbf` is in the future.
-    #[error("Token is not yet valid")]
+    #[error("The token is not yet valid (nbf)")]
     NotYetValid,
     /// `iat` is in the future.
-    #[error("Token was issued in the future")]
+    #[error("The token is not yet valid (iat)")]
     IssuedInFuture,
     /// Signing failed (a broken key): only when issuing.
     #[error("Token signing failed")]
     Signing,
-    /// A required claim is absent (PyJWT's wording).
-    #[error("Token is missing the \"{0}\" claim")]
+    /// A required claim is absent (FJE's wording for `sub` and `csrf`, PyJWT's for the others).
+    #[error("{}", missing_claim_message(.0))]
     MissingClaim(&'static str),
     /// `sub` is not a string (PyJWT's wording; FJE 4.7 refuses such tokens too).
     #[error("Subject must be a string")]
@@ -86,4 +89,11 @@ pub enum KeyError {
     /// Two keys with the same `kid`, or an empty `kid`.
     #[error("every additional key needs a distinct, non-empty kid")]
     DuplicateKid,
+}
+
+fn missing_claim_message(name: &str) -> String {
+    match name {
+        "sub" | "csrf" => format!("Missing claim: {name}"),
+        _ => format!("Token is missing the \"{name}\" claim"),
+    }
 }

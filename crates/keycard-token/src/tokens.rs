@@ -406,7 +406,7 @@ impl Tokens {
         if header_b64.len() > 1024 {
             return Err(TokenError::InvalidHeader);
         }
-        let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::InvalidHeader)?;
+        let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::HeaderPadding)?;
         if !is_json_object(&raw) {
             return Err(TokenError::InvalidHeader);
         }

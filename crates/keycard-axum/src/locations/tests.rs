@@ -356,7 +356,7 @@ fn fje_csrf_header_cases() {
     let map = headers([("foo", b"v".as_slice())]);
     assert_eq!(csrf_from_header(&map, &foo), Ok(Some("v")));
     assert_eq!(csrf_from_header(&map, &x_csrf), Ok(None));
-    assert_eq!(MISSING_CSRF, "Missing CSRF token");
+    assert_eq!(crate::AuthError::CsrfMissing.message(), "Missing CSRF token");
 }
 
 #[test]

@@ -215,6 +215,11 @@ fn missing_claims_and_a_non_string_subject_get_pyjwts_messages() {
     assert_eq!(TokenError::MissingClaim("exp").to_string(), r#"Token is missing the "exp" claim"#);
     let no_sub = good.replace(r#""sub":"alice","#, "");
     assert_eq!(tokens.verify::<()>(&forge(&tokens, HEADER, &no_sub)), Err(TokenError::MissingClaim("sub")));
+    assert_eq!(TokenError::MissingClaim("sub").to_string(), "Missing claim: sub", "FJE's own check");
+    assert_eq!(tokens.verify::<()>("a.b.c"), Err(TokenError::HeaderPadding));
+    assert_eq!(TokenError::HeaderPadding.to_string(), "Invalid header padding");
+    assert_eq!(TokenError::NotYetValid.to_string(), "The token is not yet valid (nbf)");
+    assert_eq!(TokenError::IssuedInFuture.to_string(), "The token is not yet valid (iat)");
 }
 
 #[test]
