@@ -137,7 +137,7 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     /// Connection timeouts and caps.
     #[command(flatten)]
-    pub connections: crate::serve::ConnectionLimits,
+    pub connections: crate::settings::ConnectionLimits,
     /// Log line format.
     #[arg(long, env = "KEYCARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -290,7 +290,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_max_connections: args.database_max_connections,
         redis_url: args.redis_url.filter(|url| !url.is_empty()).map(secrecy::SecretString::from),
         redis_prefix: args.redis_prefix,
-        revocation_resync: crate::cluster::RESYNC_INTERVAL,
+        revocation_resync: crate::settings::RESYNC_INTERVAL,
         account_cache_ttl: args.account_cache_ttl,
         jwt_secret,
         tokens: TokenSettings { access_ttl: args.access_ttl, refresh_ttl: args.refresh_ttl, leeway: args.leeway },
@@ -298,7 +298,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: args.request_timeout,
         throttle: keycard_store::ThrottlePolicy { max_failures: args.login_max_failures, ..Default::default() },
         rate_limit_per_minute: args.rate_limit,
-        client_ip: crate::extract::ClientIpConfig {
+        client_ip: crate::client::ClientIpConfig {
             header: args.client_ip_header,
             trusted_proxies: args.trusted_proxies,
         },

@@ -6,11 +6,13 @@
 //! - when woken: by PostgreSQL `NOTIFY keycard_revocations` (sent by the revoking transaction at
 //!   commit), or, when Redis is configured, by a message on `<prefix>revocations` (published by the
 //!   revoking instance after its commit);
-//! - and every [`RESYNC_INTERVAL`] regardless, so a lost notification, a Redis outage or a
+//! - and every [`Settings::revocation_resync`] regardless, so a lost notification, a Redis outage or a
 //!   revocation made by the CLI heals by itself.
 //!
 //! Redis is never trusted to be up: every call has a short time limit, a failure logs one warning
 //! per outage and falls back to the database, and nothing fails open.
+//!
+//! [`Settings::revocation_resync`]: crate::Settings::revocation_resync
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,9 +25,6 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-
-/// How often every instance re-reads revocations, notified or not.
-pub const RESYNC_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Pause before reconnecting a lost `LISTEN` or subscription.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);

@@ -1,14 +1,18 @@
-//! Request extractors that answer in keycard's `{"msg": ...}` format.
+//! Request extractors that answer in keycard's `{"msg": ...}` format: the JSON body, the
+//! caller ([`ClientInfo`], defined in [`crate::client`]) and the per-address [`RateLimit`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::marker::PhantomData;
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
+pub use crate::client::ClientInfo;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::security::Endpoint;
+use crate::state::AppState;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -87,50 +91,6 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
-/// Where the client address comes from: the TCP peer, or, when the peer is a trusted reverse
-/// proxy and a header is configured, the last address in that header (the one the proxy added).
-#[derive(Debug, Clone, Default)]
-pub struct ClientIpConfig {
-    /// Header carrying the client address (e.g. `X-Forwarded-For`, `X-Real-IP`); none: the peer.
-    pub header: Option<axum::http::HeaderName>,
-    /// Peers whose header is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-}
-
-impl ClientIpConfig {
-    /// The client address of a request from `peer` with `headers`.
-    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &axum::http::HeaderMap) -> Option<IpAddr> {
-        let (Some(header), Some(peer_ip)) = (&self.header, peer) else { return peer };
-        if !self.trusted_proxies.contains(&peer_ip) {
-            return peer;
-        }
-        let forwarded = headers
-            .get_all(header)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-            .next_back();
-        forwarded.or(peer)
-    }
-}
-
-/// Who is calling: client address (see [`ClientIpConfig`]) and `User-Agent` (truncated).
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// Client address, if known.
-    pub addr: Option<IpAddr>,
-    /// `User-Agent`, at most 256 characters.
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    /// The address as text, for storage.
-    pub fn addr_string(&self) -> Option<String> {
-        self.addr.map(|ip| ip.to_string())
-    }
-}
-
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
@@ -146,12 +106,44 @@ impl FromRequestParts<AppState> for ClientInfo {
     }
 }
 
-impl std::fmt::Display for ClientInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.addr {
-            Some(ip) => write!(f, "{ip}"),
-            None => f.write_str("unknown"),
+/// Names the endpoint a [`RateLimit`] extractor guards.
+pub trait LimitedEndpoint: Send + Sync + 'static {
+    /// The endpoint.
+    const ENDPOINT: Endpoint;
+}
+
+/// Marker for `POST /login`.
+pub struct LoginEndpoint;
+impl LimitedEndpoint for LoginEndpoint {
+    const ENDPOINT: Endpoint = Endpoint::Login;
+}
+/// Marker for `POST /register`.
+pub struct RegisterEndpoint;
+impl LimitedEndpoint for RegisterEndpoint {
+    const ENDPOINT: Endpoint = Endpoint::Register;
+}
+/// Marker for `POST /token/refresh`.
+pub struct RefreshEndpoint;
+impl LimitedEndpoint for RefreshEndpoint {
+    const ENDPOINT: Endpoint = Endpoint::Refresh;
+}
+
+/// Put first in a handler's arguments: answers 429 with `Retry-After` when the client address
+/// is over its limit for endpoint `E`, before the body is read or a token checked.
+pub struct RateLimit<E>(PhantomData<E>);
+
+impl<E: LimitedEndpoint> FromRequestParts<AppState> for RateLimit<E> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        if let Some(ip) = client.addr
+            && let Err(wait) = state.rate_limits.check(ip, E::ENDPOINT)
+        {
+            tracing::warn!(client = %ip, endpoint = ?E::ENDPOINT, "rate limit exceeded");
+            return Err(ApiError::TooManyRequests { retry_after: wait.as_secs().max(1), msg: "Too many requests" });
         }
+        Ok(Self(PhantomData))
     }
 }
 
@@ -191,22 +183,6 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse_json::<serde_json::Value>(deep.as_bytes()).is_err());
-    }
-
-    #[test]
-    fn the_forwarded_address_is_believed_only_from_a_trusted_proxy() {
-        let config = ClientIpConfig {
-            header: Some(axum::http::HeaderName::from_static("x-forwarded-for")),
-            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
-        };
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
-        let proxy = Some("10.0.0.1".parse().unwrap());
-        let stranger = Some("9.9.9.9".parse().unwrap());
-        assert_eq!(config.client_ip(proxy, &headers), Some("2.2.2.2".parse().unwrap()));
-        assert_eq!(config.client_ip(stranger, &headers), stranger);
-        assert_eq!(config.client_ip(proxy, &axum::http::HeaderMap::new()), proxy);
-        assert_eq!(ClientIpConfig::default().client_ip(stranger, &headers), stranger);
     }
 
     #[test]

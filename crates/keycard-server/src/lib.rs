@@ -4,10 +4,38 @@
 //! exactly as an outside user would use them. This crate adds password hashing
 //! ([`password`]), the routes ([`routes`]), configuration ([`settings`]), logging
 //! ([`telemetry`]), connection handling ([`serve`]) and the command line ([`cli`]); `main.rs` only runs [`cli::run`].
+//!
+//! ## Layers
+//!
+//! Dependencies between the modules point one way, down (a module may also use others of its
+//! own layer, without a cycle); a unit test (`src/layering.rs`) checks it on the sources:
+//!
+//! ```text
+//!  edge        cli                                   the command line (`main.rs` runs it)
+//!               │
+//!  assembly    startup                               Application::build, router(): wires it all
+//!               │
+//!  HTTP        routes ──► extract ──► error          handlers; extractors; ApiError -> response
+//!              middleware ──► error    serve         the per-request edge layer; connections
+//!               │
+//!  state       state                                 AppState (+ FromRef): the services, shared
+//!               │
+//!  services    accounts  audit  cluster              own error types (HashError, RedisError,
+//!              password  security                    StoreError): no AppState, no ApiError
+//!               │
+//!  foundation  settings ──► client    telemetry      configuration; who is calling; logging
+//!               │
+//!  crates      keycard-store  keycard-token  keycard-axum
+//! ```
+//!
+//! So `routes -> state -> services -> store`: [`error`] maps the services' errors (such as
+//! [`password::HashError`]) to statuses, never the other way round, and [`settings`] knows no
+//! HTTP code.
 
 pub mod accounts;
 pub mod audit;
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod extract;
@@ -18,7 +46,12 @@ pub mod security;
 pub mod serve;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 pub use settings::Settings;
-pub use startup::{AppState, Application, router};
+pub use startup::{Application, router};
+pub use state::AppState;
+
+#[cfg(test)]
+mod layering;

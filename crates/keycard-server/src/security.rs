@@ -1,20 +1,15 @@
 //! Account-security policy: what a new password must not be, and per-address rate limits.
+//!
+//! The extractor that applies the limits to a request is [`crate::extract::RateLimit`].
 
-use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use keycard_store::{Password, Username, ValidationError};
 use zxcvbn::matching::patterns::MatchPattern;
-
-use crate::error::ApiError;
-use crate::extract::ClientInfo;
-use crate::startup::AppState;
 
 /// Passwords ranked this high or better in the leaked-password list are refused.
 const COMMON_PASSWORD_RANK: usize = 10_000;
@@ -84,47 +79,6 @@ impl RateLimits {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-    }
-}
-
-/// Names the endpoint a [`RateLimit`] extractor guards.
-pub trait LimitedEndpoint: Send + Sync + 'static {
-    /// The endpoint.
-    const ENDPOINT: Endpoint;
-}
-
-/// Marker for `POST /login`.
-pub struct LoginEndpoint;
-impl LimitedEndpoint for LoginEndpoint {
-    const ENDPOINT: Endpoint = Endpoint::Login;
-}
-/// Marker for `POST /register`.
-pub struct RegisterEndpoint;
-impl LimitedEndpoint for RegisterEndpoint {
-    const ENDPOINT: Endpoint = Endpoint::Register;
-}
-/// Marker for `POST /token/refresh`.
-pub struct RefreshEndpoint;
-impl LimitedEndpoint for RefreshEndpoint {
-    const ENDPOINT: Endpoint = Endpoint::Refresh;
-}
-
-/// Put first in a handler's arguments: answers 429 with `Retry-After` when the client address
-/// is over its limit for endpoint `E`, before the body is read or a token checked.
-pub struct RateLimit<E>(PhantomData<E>);
-
-impl<E: LimitedEndpoint> FromRequestParts<AppState> for RateLimit<E> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        if let Some(ip) = client.addr
-            && let Err(wait) = state.rate_limits.check(ip, E::ENDPOINT)
-        {
-            tracing::warn!(client = %ip, endpoint = ?E::ENDPOINT, "rate limit exceeded");
-            return Err(ApiError::TooManyRequests { retry_after: wait.as_secs().max(1), msg: "Too many requests" });
-        }
-        Ok(Self(PhantomData))
     }
 }
 

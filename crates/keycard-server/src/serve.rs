@@ -54,8 +54,8 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::extract::ClientIpConfig;
-use crate::settings::TlsFiles;
+use crate::client::ClientIpConfig;
+use crate::settings::{ConnectionLimits, TlsFiles};
 
 /// File descriptors kept out of the connection budget: database files and connections, Redis,
 /// the listener, logs.
@@ -67,55 +67,6 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// What a plain-HTTP connection refused at the cap reads before the close.
 const REFUSED_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
 content-length: 30\r\nconnection: close\r\nretry-after: 1\r\n\r\n{\"msg\":\"Too many connections\"}";
-
-/// Timeouts and caps on connections; `keycard serve` flags and `KEYCARD_*` variables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
-pub struct ConnectionLimits {
-    /// Longest time a client may take to send a request's headers (and to finish a TLS
-    /// handshake), counted from the connection's start or, on a kept-alive connection, from the
-    /// request's first byte.
-    #[arg(long, env = "KEYCARD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
-    pub header_read_timeout: Duration,
-    /// Idle kept-alive connections (no request under way) are closed after this.
-    #[arg(long, env = "KEYCARD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
-    pub idle_timeout: Duration,
-    /// Open connections at most (also kept below the file-descriptor limit). At the cap the
-    /// least recently active idle connection is closed for a new one; if none is idle the new
-    /// one is refused.
-    #[arg(long, env = "KEYCARD_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = parse_count)]
-    pub max_connections: usize,
-    /// Open connections at most from one client address (0: no per-client cap); not applied to
-    /// --trusted-proxies when --client-ip-header is set.
-    #[arg(long, env = "KEYCARD_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
-    pub max_connections_per_client: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 10_000,
-            max_connections_per_client: 256,
-        }
-    }
-}
-
-/// A timeout: a positive duration (seconds, or with a unit: `10s`, `1m`).
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = crate::settings::parse_duration(s)?;
-    if d.is_zero() {
-        return Err("a timeout must be at least 1 second".into());
-    }
-    Ok(d)
-}
-
-fn parse_count(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("`{s}` is not a positive number")),
-    }
-}
 
 /// The process's open-file limits after [`raise_fd_limit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keycard_token::{MIN_HMAC_SECRET_LEN, TokenSettings};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::client::ClientIpConfig;
+
 /// Environment variable holding the JWT signing secret.
 pub const SECRET_ENV: &str = "KEYCARD_JWT_SECRET";
+
+/// How often every instance re-reads revocations, notified or not (see [`crate::cluster`]);
+/// the default of [`Settings::revocation_resync`].
+pub const RESYNC_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Everything [`crate::Application::build`] needs.
 #[derive(Debug, Clone)]
@@ -55,11 +61,11 @@ pub struct Settings {
     /// `/token/refresh` (0: unlimited).
     pub rate_limit_per_minute: u32,
     /// Where the client address comes from.
-    pub client_ip: crate::extract::ClientIpConfig,
+    pub client_ip: ClientIpConfig,
     /// Serve HTTPS with these PEM files.
     pub tls: Option<TlsFiles>,
     /// Header-read and idle timeouts, connection caps; see [`crate::serve`].
-    pub connections: crate::serve::ConnectionLimits,
+    pub connections: ConnectionLimits,
 }
 
 /// PEM certificate chain and private key for HTTPS.
@@ -81,7 +87,7 @@ impl Settings {
             database_max_connections: 16,
             redis_url: None,
             redis_prefix: "keycard:".to_owned(),
-            revocation_resync: crate::cluster::RESYNC_INTERVAL,
+            revocation_resync: RESYNC_INTERVAL,
             account_cache_ttl: Duration::from_secs(1),
             jwt_secret,
             tokens: TokenSettings::default(),
@@ -89,10 +95,59 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             throttle: keycard_store::ThrottlePolicy::default(),
             rate_limit_per_minute: 60,
-            client_ip: crate::extract::ClientIpConfig::default(),
+            client_ip: ClientIpConfig::default(),
             tls: None,
-            connections: crate::serve::ConnectionLimits::default(),
+            connections: ConnectionLimits::default(),
         }
+    }
+}
+
+/// Timeouts and caps on connections; `keycard serve` flags and `KEYCARD_*` variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct ConnectionLimits {
+    /// Longest time a client may take to send a request's headers (and to finish a TLS
+    /// handshake), counted from the connection's start or, on a kept-alive connection, from the
+    /// request's first byte.
+    #[arg(long, env = "KEYCARD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub header_read_timeout: Duration,
+    /// Idle kept-alive connections (no request under way) are closed after this.
+    #[arg(long, env = "KEYCARD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
+    pub idle_timeout: Duration,
+    /// Open connections at most (also kept below the file-descriptor limit). At the cap the
+    /// least recently active idle connection is closed for a new one; if none is idle the new
+    /// one is refused.
+    #[arg(long, env = "KEYCARD_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = parse_count)]
+    pub max_connections: usize,
+    /// Open connections at most from one client address (0: no per-client cap); not applied to
+    /// --trusted-proxies when --client-ip-header is set.
+    #[arg(long, env = "KEYCARD_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_connections_per_client: 256,
+        }
+    }
+}
+
+/// A timeout: a positive duration (seconds, or with a unit: `10s`, `1m`).
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("a timeout must be at least 1 second".into());
+    }
+    Ok(d)
+}
+
+fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{s}` is not a positive number")),
     }
 }
 

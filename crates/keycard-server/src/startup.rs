@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::FromRef;
 use axum::http::{HeaderValue, header};
 use axum::{Router, extract::DefaultBodyLimit};
 use keycard_axum::JwtAuth;
@@ -22,146 +21,13 @@ use crate::extract::MAX_BODY_BYTES;
 use crate::password::Passwords;
 use crate::routes;
 use crate::settings::Settings;
+use crate::state::AppState;
 
 /// How often expired revocations are dropped from memory and the database.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// `Strict-Transport-Security` sent when serving HTTPS: two years, subdomains included.
 const HSTS: &str = "max-age=63072000; includeSubDomains";
-
-/// The state every handler shares. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// Accounts, sessions, revocations.
-    pub store: Store,
-    /// Token verification and the revocation list, as the extractors see them.
-    pub auth: JwtAuth,
-    /// Password hashing.
-    pub passwords: Passwords,
-    /// Per-account throttling of failed logins.
-    pub throttle: keycard_store::ThrottlePolicy,
-    /// Per-address limits on the credential endpoints.
-    pub rate_limits: Arc<crate::security::RateLimits>,
-    /// Where client addresses come from.
-    pub client_ip: Arc<crate::extract::ClientIpConfig>,
-    /// Security events, written off the request path.
-    pub audit_log: crate::audit::AuditLog,
-    /// Redis, when configured: revocation fan-out and login-failure counters.
-    pub redis: Option<Arc<crate::cluster::Redis>>,
-    /// What `GET /user` answered lately.
-    pub accounts: Arc<crate::accounts::AccountCache>,
-}
-
-impl FromRef<AppState> for JwtAuth {
-    fn from_ref(state: &AppState) -> JwtAuth {
-        state.auth.clone()
-    }
-}
-
-impl AppState {
-    /// The token issuer and verifier.
-    pub fn tokens(&self) -> &Tokens {
-        self.auth.tokens()
-    }
-
-    /// Now, by the token clock.
-    pub fn now(&self) -> i64 {
-        self.auth.tokens().now()
-    }
-
-    /// Records a security event (queued for the audit writer; see [`crate::audit`]).
-    pub async fn audit(
-        &self,
-        kind: keycard_store::AuditKind,
-        username: Option<&str>,
-        client: &crate::extract::ClientInfo,
-        session: Option<keycard_token::Uuid>,
-        detail: Option<serde_json::Value>,
-    ) {
-        let event = keycard_store::AuditEvent {
-            username: username.map(str::to_owned),
-            client_addr: client.addr_string(),
-            user_agent: client.user_agent.clone(),
-            session_id: session.map(|s| s.to_string()),
-            detail,
-            ..keycard_store::AuditEvent::new(kind, self.now())
-        };
-        self.audit_log.record(event).await;
-    }
-
-    /// Mirrors revocations just committed into this instance's list and tells the other
-    /// instances (through Redis when configured; PostgreSQL's `NOTIFY` went with the commit).
-    pub fn revoked(&self, revoked: keycard_store::Revoked) {
-        if revoked.is_empty() {
-            return;
-        }
-        self.auth.revocations().extend(revoked);
-        if let Some(redis) = &self.redis {
-            let redis = redis.clone();
-            // Off the request path: the others' periodic read covers a lost message.
-            tokio::spawn(async move {
-                let _ = redis.publish_revocation().await;
-            });
-        }
-    }
-
-    /// Until when logins of this account name are refused, if they are now. With Redis, the
-    /// database is consulted too: it holds what was counted while Redis was unreachable.
-    pub async fn login_locked_until(
-        &self,
-        username: &keycard_store::Username,
-    ) -> Result<Option<i64>, crate::error::ApiError> {
-        let now = self.now();
-        let in_database = self.store.login_locked_until(username.key(), now);
-        let Some(redis) = &self.redis else { return Ok(in_database.await?) };
-        let (in_redis, in_database) = tokio::join!(redis.login_locked_until(username.key(), now), in_database);
-        Ok(in_redis.unwrap_or(None).max(in_database?))
-    }
-
-    /// Forgets the failed attempts of an account name (after a successful login).
-    pub async fn clear_failed_attempts(
-        &self,
-        username: &keycard_store::Username,
-    ) -> Result<(), crate::error::ApiError> {
-        if let Some(redis) = &self.redis {
-            let _ = redis.clear_login_failures(username.key()).await;
-        }
-        self.store.clear_login_failures(username.key()).await?;
-        Ok(())
-    }
-
-    /// Counts a failed password check for `username` (login or password change), and records
-    /// the start of throttling. The count is shared by every instance: in Redis when it is
-    /// configured and answers, else in the database.
-    pub async fn record_failed_attempt(
-        &self,
-        username: &keycard_store::Username,
-        client: &crate::extract::ClientInfo,
-    ) -> Result<(), crate::error::ApiError> {
-        let now = self.now();
-        let in_redis = match &self.redis {
-            Some(redis) => redis.record_login_failure(username.key(), &self.throttle, now).await.ok(),
-            None => None,
-        };
-        let state = match in_redis {
-            Some(state) => state,
-            None => self.store.record_login_failure(username.key(), &self.throttle, now).await?,
-        };
-        if self.throttle.starts_throttling(&state) {
-            tracing::warn!(username = ?username.as_str(), client = %client, "failed logins: throttling started");
-            let detail = serde_json::json!({ "failures": state.consecutive, "locked_until": state.locked_until });
-            self.audit(
-                keycard_store::AuditKind::ThrottlingStarted,
-                Some(username.as_str()),
-                client,
-                None,
-                Some(detail),
-            )
-            .await;
-        }
-        Ok(())
-    }
-}
 
 /// The server, bound and ready to run.
 pub struct Application {
@@ -170,7 +36,7 @@ pub struct Application {
     state: AppState,
     request_timeout: Duration,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    connections: crate::serve::ConnectionLimits,
+    connections: crate::settings::ConnectionLimits,
     revocation_cursor: i64,
     revocation_resync: Duration,
     audit_writer: tokio::task::JoinHandle<()>,

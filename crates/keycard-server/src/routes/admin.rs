@@ -13,7 +13,7 @@ use super::UserView;
 use super::user::rfc3339;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The role that may use `/admin/*`.
 pub struct Admin;

@@ -14,9 +14,9 @@ use serde_json::json;
 use tracing::instrument;
 
 use crate::error::ApiError;
-use crate::extract::{ClientInfo, Json};
-use crate::security::{LoginEndpoint, RateLimit, RefreshEndpoint, RegisterEndpoint, check_new_password};
-use crate::startup::AppState;
+use crate::extract::{ClientInfo, Json, LoginEndpoint, RateLimit, RefreshEndpoint, RegisterEndpoint};
+use crate::security::check_new_password;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -8,7 +8,7 @@ mod user;
 use axum::Router;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub use admin::{AuditView, parse_since};
 pub use user::{UserView, rfc3339};

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::security::check_new_password;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

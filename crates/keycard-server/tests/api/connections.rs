@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use keycard_server::serve::ConnectionLimits;
+use keycard_server::settings::ConnectionLimits;
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

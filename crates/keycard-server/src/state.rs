@@ -1,0 +1,148 @@
+//! The one application state the handlers share, and the [`FromRef`] impl that gives the
+//! token extractors their piece of it ([`JwtAuth`]).
+//!
+//! It bundles the services (store, tokens, hashing, limits, audit log, Redis, account cache)
+//! and knows nothing of HTTP responses: its methods fail with [`StoreError`], which
+//! [`crate::error`] maps to a status.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use keycard_axum::JwtAuth;
+use keycard_store::{Store, StoreError};
+use keycard_token::Tokens;
+
+use crate::accounts::AccountCache;
+use crate::audit::AuditLog;
+use crate::client::{ClientInfo, ClientIpConfig};
+use crate::cluster::Redis;
+use crate::password::Passwords;
+use crate::security::RateLimits;
+
+/// The state every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accounts, sessions, revocations.
+    pub store: Store,
+    /// Token verification and the revocation list, as the extractors see them.
+    pub auth: JwtAuth,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// Per-account throttling of failed logins.
+    pub throttle: keycard_store::ThrottlePolicy,
+    /// Per-address limits on the credential endpoints.
+    pub rate_limits: Arc<RateLimits>,
+    /// Where client addresses come from.
+    pub client_ip: Arc<ClientIpConfig>,
+    /// Security events, written off the request path.
+    pub audit_log: AuditLog,
+    /// Redis, when configured: revocation fan-out and login-failure counters.
+    pub redis: Option<Arc<Redis>>,
+    /// What `GET /user` answered lately.
+    pub accounts: Arc<AccountCache>,
+}
+
+impl FromRef<AppState> for JwtAuth {
+    fn from_ref(state: &AppState) -> JwtAuth {
+        state.auth.clone()
+    }
+}
+
+impl AppState {
+    /// The token issuer and verifier.
+    pub fn tokens(&self) -> &Tokens {
+        self.auth.tokens()
+    }
+
+    /// Now, by the token clock.
+    pub fn now(&self) -> i64 {
+        self.auth.tokens().now()
+    }
+
+    /// Records a security event (queued for the audit writer; see [`crate::audit`]).
+    pub async fn audit(
+        &self,
+        kind: keycard_store::AuditKind,
+        username: Option<&str>,
+        client: &ClientInfo,
+        session: Option<keycard_token::Uuid>,
+        detail: Option<serde_json::Value>,
+    ) {
+        let event = keycard_store::AuditEvent {
+            username: username.map(str::to_owned),
+            client_addr: client.addr_string(),
+            user_agent: client.user_agent.clone(),
+            session_id: session.map(|s| s.to_string()),
+            detail,
+            ..keycard_store::AuditEvent::new(kind, self.now())
+        };
+        self.audit_log.record(event).await;
+    }
+
+    /// Mirrors revocations just committed into this instance's list and tells the other
+    /// instances (through Redis when configured; PostgreSQL's `NOTIFY` went with the commit).
+    pub fn revoked(&self, revoked: keycard_store::Revoked) {
+        if revoked.is_empty() {
+            return;
+        }
+        self.auth.revocations().extend(revoked);
+        if let Some(redis) = &self.redis {
+            let redis = redis.clone();
+            // Off the request path: the others' periodic read covers a lost message.
+            tokio::spawn(async move {
+                let _ = redis.publish_revocation().await;
+            });
+        }
+    }
+
+    /// Until when logins of this account name are refused, if they are now. With Redis, the
+    /// database is consulted too: it holds what was counted while Redis was unreachable.
+    pub async fn login_locked_until(&self, username: &keycard_store::Username) -> Result<Option<i64>, StoreError> {
+        let now = self.now();
+        let in_database = self.store.login_locked_until(username.key(), now);
+        let Some(redis) = &self.redis else { return in_database.await };
+        let (in_redis, in_database) = tokio::join!(redis.login_locked_until(username.key(), now), in_database);
+        Ok(in_redis.unwrap_or(None).max(in_database?))
+    }
+
+    /// Forgets the failed attempts of an account name (after a successful login).
+    pub async fn clear_failed_attempts(&self, username: &keycard_store::Username) -> Result<(), StoreError> {
+        if let Some(redis) = &self.redis {
+            let _ = redis.clear_login_failures(username.key()).await;
+        }
+        self.store.clear_login_failures(username.key()).await?;
+        Ok(())
+    }
+
+    /// Counts a failed password check for `username` (login or password change), and records
+    /// the start of throttling. The count is shared by every instance: in Redis when it is
+    /// configured and answers, else in the database.
+    pub async fn record_failed_attempt(
+        &self,
+        username: &keycard_store::Username,
+        client: &ClientInfo,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let in_redis = match &self.redis {
+            Some(redis) => redis.record_login_failure(username.key(), &self.throttle, now).await.ok(),
+            None => None,
+        };
+        let state = match in_redis {
+            Some(state) => state,
+            None => self.store.record_login_failure(username.key(), &self.throttle, now).await?,
+        };
+        if self.throttle.starts_throttling(&state) {
+            tracing::warn!(username = ?username.as_str(), client = %client, "failed logins: throttling started");
+            let detail = serde_json::json!({ "failures": state.consecutive, "locked_until": state.locked_until });
+            self.audit(
+                keycard_store::AuditKind::ThrottlingStarted,
+                Some(username.as_str()),
+                client,
+                None,
+                Some(detail),
+            )
+            .await;
+        }
+        Ok(())
+    }
+}
