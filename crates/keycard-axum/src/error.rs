@@ -247,3 +247,33 @@ impl From<AuthError> for AuthRejection {
         Self::plain(error)
     }
 }
+
+/// A token that could not be issued, as a response (500 `{"msg": ...}`, logged), so that a
+/// handler can write `tokens.access(id).sign()?` with `Result<_, IssueError>`.
+///
+/// ```
+/// use axum::Json;
+/// use keycard_axum::IssueError;
+/// use keycard_token::Tokens;
+///
+/// fn login(tokens: &Tokens) -> Result<Json<serde_json::Value>, IssueError> {
+///     let signed = tokens.access("test").sign()?;
+///     Ok(Json(serde_json::json!({ "access_token": signed.token })))
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Token could not be issued: {0}")]
+pub struct IssueError(pub TokenError);
+
+impl From<TokenError> for IssueError {
+    fn from(e: TokenError) -> Self {
+        IssueError(e)
+    }
+}
+
+impl IntoResponse for IssueError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self.0, "a token could not be issued");
+        (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({ "msg": self.to_string() }))).into_response()
+    }
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use axum::response::Response;
 use keycard_token::{Claims, Header};
 
 use crate::config::{BoxError, ClaimSet, Want};
@@ -209,11 +208,14 @@ where
 }
 
 /// A check on a valid access token, written once and used as an extractor through
-/// [`Require`] (FJE's custom decorators, such as `@admin_required()`).
+/// [`Require`] (FJE's custom decorators, such as `@admin_required()`). A refusal is an
+/// [`AuthError`], usually [`AuthError::Forbidden`] (403 `{"msg": ...}`), answered like every
+/// other error of the route's configuration (so [`JwtConfigBuilder::on_error`](crate::JwtConfigBuilder::on_error)
+/// can change its body).
 ///
 /// ```
-/// use axum::{Json, http::StatusCode, response::{IntoResponse, Response}};
-/// use keycard_axum::{Guard, Jwt, Require};
+/// use axum::Json;
+/// use keycard_axum::{AuthError, Guard, Jwt, Require};
 ///
 /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
 /// struct Claims { is_administrator: bool }
@@ -221,12 +223,8 @@ where
 /// struct Admin;
 /// impl Guard for Admin {
 ///     type Claims = Claims;
-///     fn check(jwt: &Jwt<Claims>) -> Result<(), Response> {
-///         if jwt.is_administrator {
-///             Ok(())
-///         } else {
-///             Err((StatusCode::FORBIDDEN, Json(serde_json::json!({"msg": "Admins only!"}))).into_response())
-///         }
+///     fn check(jwt: &Jwt<Claims>) -> Result<(), AuthError> {
+///         if jwt.is_administrator { Ok(()) } else { Err(AuthError::Forbidden("Admins only!".into())) }
 ///     }
 /// }
 ///
@@ -238,12 +236,12 @@ pub trait Guard: Send + Sync + 'static {
     /// The claims type of the tokens.
     type Claims: ClaimSet;
 
-    /// `Ok` to let the request through, or the response refusing it.
-    fn check(jwt: &Jwt<Self::Claims>) -> Result<(), Response>;
+    /// `Ok` to let the request through, or why not.
+    fn check(jwt: &Jwt<Self::Claims>) -> Result<(), AuthError>;
 }
 
 /// A valid access token that passes guard `G`.
-pub struct Require<G: Guard>(pub Jwt<G::Claims>, PhantomData<G>);
+pub struct Require<G: Guard>(pub Jwt<G::Claims>, pub PhantomData<G>);
 
 impl<G: Guard> Deref for Require<G> {
     type Target = Jwt<G::Claims>;
@@ -253,32 +251,31 @@ impl<G: Guard> Deref for Require<G> {
     }
 }
 
-/// Why [`Require`] refused a request: no valid token, or the guard said no.
-#[derive(Debug)]
-pub enum GuardRejection {
-    /// The token was missing or refused.
-    Auth(AuthRejection),
-    /// The guard's response.
-    Refused(Response),
-}
-
-impl axum::response::IntoResponse for GuardRejection {
-    fn into_response(self) -> Response {
-        match self {
-            GuardRejection::Auth(rejection) => rejection.into_response(),
-            GuardRejection::Refused(response) => response,
-        }
-    }
-}
-
 impl<S: Send + Sync, G: Guard> FromRequestParts<S> for Require<G> {
-    type Rejection = GuardRejection;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let jwt = <Jwt<G::Claims> as FromRequestParts<S>>::from_request_parts(parts, state)
-            .await
-            .map_err(GuardRejection::Auth)?;
-        G::check(&jwt).map_err(GuardRejection::Refused)?;
+        let jwt = <Jwt<G::Claims> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        if let Err(e) = G::check(&jwt) {
+            return Err(config_of::<G::Claims>(parts)?.reject(e));
+        }
         Ok(Require(jwt, PhantomData))
     }
+}
+
+macro_rules! optional {
+    ($($t:ident => $want:expr, $fresh:expr;)*) => {$(
+        impl<S: Send + Sync, C: ClaimSet> OptionalFromRequestParts<S> for $t<C> {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+                Ok(extract(parts, $want, $fresh, true).await?.map($t))
+            }
+        }
+    )*};
+}
+optional! {
+    FreshJwt => Want::Access, true;
+    RefreshJwt => Want::Refresh, false;
+    AnyJwt => Want::Any, false;
 }

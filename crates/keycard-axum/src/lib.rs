@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `JWTManager(app)` + `app.config["JWT_*"]` | [`JwtConfig::builder`] ... `.build()?`, then `router.layer(config.layer())` |
 //! | `@jwt_required()` | a [`Jwt<C>`] handler argument |
-//! | `@jwt_required(optional=True)` | `Option<Jwt<C>>` |
+//! | `@jwt_required(optional=True)` | `Option<Jwt<C>>` (also `Option<FreshJwt<C>>`, ...) |
 //! | `@jwt_required(fresh=True)` / `(refresh=True)` / `(verify_type=False)` | [`FreshJwt<C>`] / [`RefreshJwt<C>`] / [`AnyJwt<C>`] |
 //! | `@jwt_required(locations=[...])` | `get(handler).layer(config.with_locations([...])?.layer())` |
 //! | `get_jwt()`, `get_jwt_identity()`, `get_jwt_header()`, `get_jwt_request_location()` | `jwt.claims`, `jwt.identity::<I>()`, `jwt.header`, `jwt.location` |
@@ -103,8 +103,8 @@ pub use config::{
     BoxError, ClaimSet, ClaimsCheck, ConfigError, JwtConfig, JwtConfigBuilder, Location, Revocation, SetCookies,
 };
 pub use cookies::{CookieSettings, SameSite};
-pub use error::{AuthError, AuthRejection, ErrorHandler};
-pub use extract::{AnyJwt, CurrentUser, FreshJwt, Guard, GuardRejection, Jwt, LoadUser, RefreshJwt, Require};
+pub use error::{AuthError, AuthRejection, ErrorHandler, IssueError};
+pub use extract::{AnyJwt, CurrentUser, FreshJwt, Guard, Jwt, LoadUser, RefreshJwt, Require};
 pub use json::{Json, JsonRejection, parse_json};
 pub use layer::{JwtLayer, JwtService};
 

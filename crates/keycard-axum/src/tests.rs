@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router};
 use keycard_token::{Keys, ManualClock, RevocationList, TokenError, TokenSettings, Tokens};
@@ -238,12 +238,8 @@ struct Admin;
 
 impl Guard for Admin {
     type Claims = AdminClaims;
-    fn check(jwt: &Jwt<AdminClaims>) -> Result<(), Response> {
-        if jwt.is_administrator {
-            Ok(())
-        } else {
-            Err((StatusCode::FORBIDDEN, AxumJson(json!({"msg": "Admins only!"}))).into_response())
-        }
+    fn check(jwt: &Jwt<AdminClaims>) -> Result<(), AuthError> {
+        if jwt.is_administrator { Ok(()) } else { Err(AuthError::Forbidden("Admins only!".into())) }
     }
 }
 

@@ -293,7 +293,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         revocation_resync: crate::settings::RESYNC_INTERVAL,
         account_cache_ttl: args.account_cache_ttl,
         jwt_secret,
-        tokens: TokenSettings { access_ttl: args.access_ttl, refresh_ttl: args.refresh_ttl, leeway: args.leeway },
+        tokens: TokenSettings {
+            access_ttl: args.access_ttl,
+            refresh_ttl: args.refresh_ttl,
+            leeway: args.leeway,
+            csrf_claim: false,
+            ..TokenSettings::default()
+        },
         argon2: args.argon2,
         request_timeout: args.request_timeout,
         throttle: keycard_store::ThrottlePolicy { max_failures: args.login_max_failures, ..Default::default() },

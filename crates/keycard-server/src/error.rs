@@ -155,8 +155,8 @@ mod tests {
         let cases: Vec<(ApiError, StatusCode)> = vec![
             (ApiError::BadRequest("x".into()), StatusCode::BAD_REQUEST),
             (ApiError::Invalid(ValidationError("y")), StatusCode::BAD_REQUEST),
-            (ApiError::Auth(AuthError::MissingHeader), StatusCode::UNAUTHORIZED),
-            (ApiError::Auth(AuthError::Forbidden("Admins only")), StatusCode::FORBIDDEN),
+            (ApiError::Auth(AuthError::Missing("Missing Authorization Header".into())), StatusCode::UNAUTHORIZED),
+            (ApiError::Auth(AuthError::Forbidden("Admins only".into())), StatusCode::FORBIDDEN),
             (ApiError::BadCredentials, StatusCode::UNAUTHORIZED),
             (ApiError::NotFound("Not found"), StatusCode::NOT_FOUND),
             (ApiError::UserExists, StatusCode::CONFLICT),

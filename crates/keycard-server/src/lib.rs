@@ -34,6 +34,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod cluster;

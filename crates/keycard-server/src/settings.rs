@@ -90,7 +90,8 @@ impl Settings {
             revocation_resync: RESYNC_INTERVAL,
             account_cache_ttl: Duration::from_secs(1),
             jwt_secret,
-            tokens: TokenSettings::default(),
+            // No `csrf` claim until the server sets cookies (issue 14): bearer tokens don't need it.
+            tokens: TokenSettings { csrf_claim: false, ..TokenSettings::default() },
             argon2: Argon2Settings::default(),
             request_timeout: Duration::from_secs(30),
             throttle: keycard_store::ThrottlePolicy::default(),

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::{HeaderValue, header};
 use axum::{Router, extract::DefaultBodyLimit};
-use keycard_axum::JwtAuth;
 use keycard_store::Store;
 use keycard_token::{Clock, Keys, RevocationList, SystemClock, Tokens};
 use secrecy::ExposeSecret;
@@ -88,7 +87,8 @@ impl Application {
         let state = AppState {
             audit_log,
             store,
-            auth: JwtAuth::new(tokens, revoked),
+            jwt: crate::auth::config(tokens, revoked.clone())?,
+            revocations: revoked,
             passwords,
             throttle: settings.throttle,
             rate_limits: Arc::new(crate::security::RateLimits::new(settings.rate_limit_per_minute)),
@@ -163,7 +163,7 @@ async fn purge_loop(state: AppState) {
     loop {
         tick.tick().await;
         let now = state.now();
-        let dropped = state.auth.revocations().purge_expired(now);
+        let dropped = state.revocations.purge_expired(now);
         state.rate_limits.shrink();
         match state.store.purge_expired(now).await {
             Ok(rows) => tracing::debug!(dropped, rows, "purged expired revocations"),
@@ -188,7 +188,7 @@ async fn poll_revocations(state: AppState, mut cursor: i64, resync: Duration, wa
             Ok((revoked, next)) => {
                 if !revoked.is_empty() {
                     tracing::debug!(count = revoked.len(), "picked up revocations");
-                    state.auth.revocations().extend(revoked);
+                    state.revocations.extend(revoked);
                     // An account may have been disabled elsewhere.
                     state.accounts.forget_all();
                 }
@@ -220,9 +220,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(crate::middleware::EdgeLayer::new(request_ids, request_timeout));
 
+    let jwt = state.jwt.layer();
     routes::router()
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(jwt)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware)
         .with_state(state)

@@ -1,5 +1,4 @@
-//! The one application state the handlers share, and the [`FromRef`] impl that gives the
-//! token extractors their piece of it ([`JwtAuth`]).
+//! The one application state the handlers share.
 //!
 //! It bundles the services (store, tokens, hashing, limits, audit log, Redis, account cache)
 //! and knows nothing of HTTP responses: its methods fail with [`StoreError`], which
@@ -7,13 +6,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-use keycard_axum::JwtAuth;
+use keycard_axum::JwtConfig;
 use keycard_store::{Store, StoreError};
-use keycard_token::Tokens;
+use keycard_token::{RevocationList, Tokens};
 
 use crate::accounts::AccountCache;
 use crate::audit::AuditLog;
+use crate::auth::Session;
 use crate::client::{ClientInfo, ClientIpConfig};
 use crate::cluster::Redis;
 use crate::password::Passwords;
@@ -24,8 +23,10 @@ use crate::security::RateLimits;
 pub struct AppState {
     /// Accounts, sessions, revocations.
     pub store: Store,
-    /// Token verification and the revocation list, as the extractors see them.
-    pub auth: JwtAuth,
+    /// The extractors' configuration (installed on the router as a layer).
+    pub jwt: JwtConfig<Session>,
+    /// Revoked token and session ids, consulted by the extractors' revocation hook.
+    pub revocations: Arc<RevocationList>,
     /// Password hashing.
     pub passwords: Passwords,
     /// Per-account throttling of failed logins.
@@ -42,21 +43,15 @@ pub struct AppState {
     pub accounts: Arc<AccountCache>,
 }
 
-impl FromRef<AppState> for JwtAuth {
-    fn from_ref(state: &AppState) -> JwtAuth {
-        state.auth.clone()
-    }
-}
-
 impl AppState {
     /// The token issuer and verifier.
     pub fn tokens(&self) -> &Tokens {
-        self.auth.tokens()
+        self.jwt.tokens()
     }
 
     /// Now, by the token clock.
     pub fn now(&self) -> i64 {
-        self.auth.tokens().now()
+        self.jwt.tokens().now()
     }
 
     /// Records a security event (queued for the audit writer; see [`crate::audit`]).
@@ -85,7 +80,7 @@ impl AppState {
         if revoked.is_empty() {
             return;
         }
-        self.auth.revocations().extend(revoked);
+        self.revocations.extend(revoked);
         if let Some(redis) = &self.redis {
             let redis = redis.clone();
             // Off the request path: the others' periodic read covers a lost message.

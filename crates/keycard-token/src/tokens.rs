@@ -150,6 +150,7 @@ pub struct Issue<'t, C = ()> {
     fresh: FreshSpec,
     ttl: Duration,
     jti: Option<Uuid>,
+    aud: Option<Audience>,
     headers: serde_json::Map<String, serde_json::Value>,
     extra: C,
 }
@@ -180,6 +181,13 @@ impl<'t, C: Serialize> Issue<'t, C> {
         self
     }
 
+    /// The audience of this token instead of the configured one (FJE's `additional_claims`
+    /// `{"aud": ...}`).
+    pub fn audience(mut self, aud: impl Into<Audience>) -> Self {
+        self.aud = Some(aud.into());
+        self
+    }
+
     /// The `jti` to use instead of a random one.
     pub fn jti(mut self, jti: Uuid) -> Self {
         self.jti = Some(jti);
@@ -204,6 +212,7 @@ impl<'t, C: Serialize> Issue<'t, C> {
             fresh: self.fresh,
             ttl: self.ttl,
             jti: self.jti,
+            aud: self.aud,
             headers: self.headers,
             extra,
         }
@@ -235,7 +244,7 @@ impl<'t, C: Serialize> Issue<'t, C> {
             fresh,
             csrf: settings.csrf_claim.then(|| Uuid::new_v4().to_string()),
             iss: settings.issuer.clone(),
-            aud: settings.audience.clone(),
+            aud: self.aud.or_else(|| settings.audience.clone()),
             extra: self.extra,
         };
         Ok((claims, self.headers))
@@ -306,6 +315,7 @@ impl Tokens {
             fresh: FreshSpec::Bool(false),
             ttl,
             jti: None,
+            aud: None,
             headers: serde_json::Map::new(),
             extra: (),
         }

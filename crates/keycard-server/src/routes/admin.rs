@@ -4,24 +4,17 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use keycard_axum::{RequireRole, Role};
+use keycard_axum::{Jwt, Require};
 use keycard_store::{AuditFilter, AuditKind, AuditRecord, Roles, UserStatus, Username};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::UserView;
 use super::user::rfc3339;
+use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::state::AppState;
-
-/// The role that may use `/admin/*`.
-pub struct Admin;
-
-impl Role for Admin {
-    const NAME: &'static str = keycard_store::ADMIN_ROLE;
-    const FORBIDDEN: &'static str = "Admins only";
-}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,10 +26,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET /admin/users`: every account, oldest first (never a password hash).
-async fn list_users(
-    State(state): State<AppState>,
-    _admin: RequireRole<Admin>,
-) -> Result<Json<Vec<UserView>>, ApiError> {
+async fn list_users(State(state): State<AppState>, _admin: Require<Admin>) -> Result<Json<Vec<UserView>>, ApiError> {
     let users = state.store.list_users().await?;
     Ok(Json(users.into_iter().map(UserView::from).collect()))
 }
@@ -46,7 +36,7 @@ async fn list_users(
 async fn disable(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireRole(claims, ..): RequireRole<Admin>,
+    Require(Jwt { claims, .. }, _): Require<Admin>,
     Path(name): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let username = Username::existing(&name)?;
@@ -60,7 +50,7 @@ async fn disable(
 async fn enable(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireRole(claims, ..): RequireRole<Admin>,
+    Require(Jwt { claims, .. }, _): Require<Admin>,
     Path(name): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let username = Username::existing(&name)?;
@@ -97,7 +87,7 @@ struct RolesRequest {
 async fn set_roles(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireRole(claims, ..): RequireRole<Admin>,
+    Require(Jwt { claims, .. }, _): Require<Admin>,
     Path(name): Path<String>,
     crate::extract::Json(request): crate::extract::Json<RolesRequest>,
 ) -> Result<Json<UserView>, ApiError> {
@@ -160,7 +150,7 @@ pub fn parse_since(since: &str) -> Result<i64, ApiError> {
 /// `GET /admin/audit?user=&kind=&since=&limit=`: security events, newest first.
 async fn audit(
     State(state): State<AppState>,
-    _admin: RequireRole<Admin>,
+    _admin: Require<Admin>,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest(format!("Invalid query: {}", e.body_text())))?;

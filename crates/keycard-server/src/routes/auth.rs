@@ -6,9 +6,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use keycard_axum::{AccessToken, AuthError, RefreshToken};
+use keycard_axum::{AuthError, Jwt, RefreshJwt};
 use keycard_store::{AuditKind, Email, Password, Rotation, UserStatus, Username};
-use keycard_token::{Claims, NewSession, TokenType};
+use keycard_token::{Claims, Uuid};
+
+use crate::auth::Session;
 use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
@@ -111,16 +113,18 @@ async fn login(
         }
     };
 
-    let session = NewSession::login(user.username.clone(), user.roles.clone());
-    let pair = state.tokens().issue_pair(&session)?;
+    let session = Session { roles: user.roles.clone(), sid: Uuid::now_v7() };
+    let sid = session.sid;
+    let access = state.tokens().access(&user.username).fresh(true).claims(session.clone()).sign()?;
+    let refresh = state.tokens().refresh(&user.username).claims(session).sign()?;
     state
         .store
         .create_session(&keycard_store::NewSession {
-            id: session.session_id,
+            id: sid,
             user_id: user.id,
-            refresh_jti: pair.refresh.jti,
-            created_at: pair.refresh.iat,
-            expires_at: pair.refresh.exp,
+            refresh_jti: refresh.claims.jti,
+            created_at: refresh.claims.iat,
+            expires_at: refresh.claims.exp,
             client_addr: client.addr_string(),
             user_agent: client.user_agent.clone(),
         })
@@ -128,9 +132,9 @@ async fn login(
     if let Some(username) = &username {
         state.clear_failed_attempts(username).await?;
     }
-    tracing::info!(username = ?user.username, client = %client, sid = %session.session_id, "login succeeded");
-    state.audit(AuditKind::LoginSucceeded, Some(&user.username), &client, Some(session.session_id), None).await;
-    Ok(token_response(&state, pair.access_token, pair.refresh_token))
+    tracing::info!(username = ?user.username, client = %client, sid = %sid, "login succeeded");
+    state.audit(AuditKind::LoginSucceeded, Some(&user.username), &client, Some(sid), None).await;
+    Ok(token_response(&state, access.token, refresh.token))
 }
 
 /// The 429 for an account name under throttling.
@@ -148,11 +152,11 @@ async fn refresh(
     _limit: RateLimit<RefreshEndpoint>,
     State(state): State<AppState>,
     client: ClientInfo,
-    RefreshToken(claims): RefreshToken,
+    RefreshJwt(Jwt { claims, .. }): RefreshJwt<Session>,
 ) -> Result<Response, ApiError> {
-    let session = NewSession::refresh(claims.sub.clone(), Vec::new(), claims.sid);
-    let mut access = state.tokens().claims_for(&session, TokenType::Access);
-    let mut refresh = state.tokens().claims_for(&session, TokenType::Refresh);
+    let session = Session { roles: Vec::new(), sid: claims.sid };
+    let mut access = state.tokens().access(&claims.sub).claims(session.clone()).build()?;
+    let mut refresh = state.tokens().refresh(&claims.sub).claims(session).build()?;
     let rotation = state.store.rotate_refresh(claims.sid, claims.jti, refresh.jti, refresh.iat, refresh.exp).await?;
     let user = match rotation {
         Rotation::Rotated(user) if user.status == UserStatus::Active => user,
@@ -168,7 +172,7 @@ async fn refresh(
         }
         Rotation::Revoked | Rotation::Unknown => {
             // Heal the in-memory list: this session is over.
-            state.auth.revocations().revoke(claims.sid, session_revocation_until(&state));
+            state.revocations.revoke(claims.sid, session_revocation_until(&state));
             return Err(AuthError::Revoked.into());
         }
     };
@@ -212,7 +216,7 @@ struct LogoutParams {
 async fn logout(
     State(state): State<AppState>,
     client: ClientInfo,
-    AccessToken(claims): AccessToken,
+    Jwt { claims, .. }: Jwt<Session>,
     params: Result<Query<LogoutParams>, QueryRejection>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let Query(params) = params.map_err(|_| ApiError::BadRequest("scope must be local, global or others".into()))?;
@@ -252,7 +256,7 @@ fn session_revocation_until(state: &AppState) -> i64 {
 }
 
 /// Ends the session of `claims` and revokes the token itself, durably, then in memory.
-async fn end_session(state: &AppState, claims: &Claims, reason: &str) -> Result<(), ApiError> {
+async fn end_session(state: &AppState, claims: &Claims<Session>, reason: &str) -> Result<(), ApiError> {
     let sid_until = session_revocation_until(state).max(claims.exp);
     let revocations = [(claims.jti, claims.exp), (claims.sid, sid_until)];
     state.store.revoke_session(claims.sid, state.now(), reason, &revocations).await?;

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
-use keycard_axum::{AccessToken, AuthError, FreshAccessToken};
+use keycard_axum::{AuthError, FreshJwt, Jwt};
 use keycard_store::{AuditKind, Password, SessionInfo, User, UserStatus, Username};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,6 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use tracing::instrument;
 use uuid::Uuid;
 
+use crate::auth::Session;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::security::check_new_password;
@@ -70,7 +71,7 @@ async fn account(state: &AppState, sub: &str) -> Result<User, ApiError> {
 /// `GET /user`: the caller's account, read from the database or, if read less than
 /// `KEYCARD_ACCOUNT_CACHE_TTL` ago, from memory (see [`crate::accounts`]).
 #[instrument(skip_all, fields(sub = ?claims.sub))]
-async fn user(State(state): State<AppState>, AccessToken(claims): AccessToken) -> Result<Response, ApiError> {
+async fn user(State(state): State<AppState>, Jwt { claims, .. }: Jwt<Session>) -> Result<Response, ApiError> {
     let username = Username::existing(&claims.sub)?;
     if let Some(body) = state.accounts.get(username.key()) {
         return Ok(json_body(body));
@@ -88,7 +89,7 @@ fn json_body(body: Bytes) -> Response {
 }
 
 /// `GET /protected`: who the token says you are.
-async fn protected(AccessToken(claims): AccessToken) -> Json<Value> {
+async fn protected(Jwt { claims, .. }: Jwt<Session>) -> Json<Value> {
     Json(json!({ "logged_in_as": claims.sub }))
 }
 
@@ -107,7 +108,7 @@ struct SessionView {
 /// `GET /user/sessions`: the caller's live sessions, newest first.
 async fn sessions(
     State(state): State<AppState>,
-    AccessToken(claims): AccessToken,
+    Jwt { claims, .. }: Jwt<Session>,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let user = account(&state, &claims.sub).await?;
     let sessions = state.store.user_sessions(user.id, state.now()).await?;
@@ -127,7 +128,7 @@ async fn sessions(
 async fn end_session(
     State(state): State<AppState>,
     client: ClientInfo,
-    AccessToken(claims): AccessToken,
+    Jwt { claims, .. }: Jwt<Session>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let sid = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("Session not found"))?;
@@ -155,7 +156,7 @@ struct ChangePassword {
 async fn change_password(
     State(state): State<AppState>,
     client: ClientInfo,
-    FreshAccessToken(claims): FreshAccessToken,
+    FreshJwt(Jwt { claims, .. }): FreshJwt<Session>,
     crate::extract::Json(request): crate::extract::Json<ChangePassword>,
 ) -> Result<Json<Value>, ApiError> {
     let username = Username::existing(&claims.sub)?;

@@ -201,6 +201,9 @@ fn issuer_and_audience_are_written_and_always_checked_when_configured() {
     assert_eq!(ours.verify::<()>(&plain), Err(TokenError::MissingClaim("iss")));
     assert_eq!(make(None, Some("api".into())).verify::<()>(&plain), Err(TokenError::MissingClaim("aud")));
     assert!(make(None, None).verify::<()>(&token).is_ok(), "unconfigured: not checked, as in FJE");
+    let per_token = make(None, None).access("alice").audience("some_audience").sign().unwrap();
+    assert_eq!(per_token.claims.aud, Some(Audience::One("some_audience".into())));
+    assert!(make(None, Some("some_audience".into())).verify::<()>(&per_token.token).is_ok());
 }
 
 #[test]

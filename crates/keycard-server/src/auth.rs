@@ -1,0 +1,51 @@
+//! How the server uses keycard-axum, exactly as an outside user would: its own claims beside
+//! the registered ones, a revocation hook over the in-memory list, and the admin guard.
+
+use std::sync::Arc;
+
+use keycard_axum::{AuthError, BoxError, ConfigError, Guard, Jwt, JwtConfig, Revocation};
+use keycard_token::{Decoded, RevocationList, Tokens, Uuid};
+use serde::{Deserialize, Serialize};
+
+/// What the server adds to Flask-JWT-Extended's claims: the subject's roles when the token was
+/// issued and the session id shared by the tokens of one login and all its refreshes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Roles of the subject at issue time.
+    pub roles: Vec<String>,
+    /// The session (one login and its refreshes).
+    pub sid: Uuid,
+}
+
+impl Session {
+    /// Whether the token carries `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// A token is revoked by its own `jti` or by its session: both live in one in-memory list,
+/// fed from the database at start and by every instance's revocations.
+pub struct SessionRevocation(pub Arc<RevocationList>);
+
+impl Revocation<Session> for SessionRevocation {
+    async fn is_revoked(&self, token: &Decoded<Session>) -> Result<bool, BoxError> {
+        Ok(self.0.any_revoked([&token.claims.jti, &token.claims.sid]))
+    }
+}
+
+/// Access tokens carrying the `admin` role; 403 "Admins only" otherwise.
+pub struct Admin;
+
+impl Guard for Admin {
+    type Claims = Session;
+
+    fn check(jwt: &Jwt<Session>) -> Result<(), AuthError> {
+        if jwt.has_role(keycard_store::ADMIN_ROLE) { Ok(()) } else { Err(AuthError::Forbidden("Admins only".into())) }
+    }
+}
+
+/// The server's configuration of the extractors: bearer headers, the revocation hook.
+pub fn config(tokens: Arc<Tokens>, revoked: Arc<RevocationList>) -> Result<JwtConfig<Session>, ConfigError> {
+    JwtConfig::builder(tokens).revocation(SessionRevocation(revoked)).build()
+}
