@@ -18,8 +18,8 @@
 //! - a found token is never empty and never holds whitespace or a comma: a cookie, query or
 //!   JSON value that does is `Malformed` (FJE would hand it to the decoder, which refuses it);
 //! - a header list entry that is empty (`Basic a,,Bearer t`) is skipped (FJE answers 500);
-//! - a JSON body that is not valid JSON is `Malformed("Invalid JSON body: ...")` (FJE catches
-//!   Flask's `BadRequest` and reports the key as missing, so it falls through); one that is not
+//! - a JSON body that is not valid JSON counts as missing the key, as in FJE (which catches
+//!   Flask's `BadRequest`), so the search falls through; one that is not
 //!   an object, a duplicate key, or a value that is neither a string nor `null` is `Malformed`
 //!   (FJE answers 500, takes the last duplicate, or answers `Missing` for `false`, `0`, `[]`,
 //!   `{}` and 422 for other values);
@@ -454,7 +454,7 @@ pub(crate) fn is_json_content_type(headers: &HeaderMap) -> bool {
 /// - not JSON content: `Missing("Invalid content-type. Must be application/json.")`;
 /// - an empty (or all-whitespace) body, no such key, `null` or `""`:
 ///   `Missing("Missing \"{key}\" key in json data.")`;
-/// - invalid JSON: `Malformed("Invalid JSON body: {serde_json's reason}")`;
+/// - invalid JSON: the same `Missing` (FJE's behaviour);
 /// - not an object, the key twice, a value that is not a string: `Malformed`;
 /// - a string longer than [`keycard_token::MAX_TOKEN_LEN`]: [`TOO_LARGE`] (not copied); one
 ///   holding whitespace or a comma: `Malformed`.
@@ -471,7 +471,9 @@ pub(crate) fn from_json(body: &[u8], is_json: bool, key: &str) -> Lookup<'static
     let mut de = serde_json::Deserializer::from_slice(body);
     let outcome = de.deserialize_any(BodyVisitor { key }).and_then(|outcome| de.end().map(|()| outcome));
     match outcome {
-        Err(e) => Lookup::Malformed(format!("Invalid JSON body: {e}")),
+        // FJE (Flask's get_json(silent=True)) treats a body that is not JSON as one without the
+        // key, so the search goes on to the next location.
+        Err(_) => missing(),
         Ok(Body::NotObject) => Lookup::Malformed("Invalid JSON body: expected an object".to_owned()),
         Ok(Body::Duplicate) => Lookup::Malformed(format!("Duplicate \"{key}\" key in json data.")),
         Ok(Body::Value(None | Some(Value::Null))) => missing(),
