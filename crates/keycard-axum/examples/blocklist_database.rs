@@ -1,0 +1,81 @@
+//! Flask-JWT-Extended's `examples/blocklist_database.py`, ported: `DELETE /logout` stores the
+//! token's `jti` in a SQLite blocklist (`blocklist_database.db` in the working directory), and a
+//! [revocation hook](keycard_axum::JwtConfigBuilder::revocation_fn) refuses any token found there.
+//! `POST /login` (no body) gives a one-hour token; `GET /protected` with `Authorization: Bearer
+//! <token>` works until `DELETE /logout` with the same header, then answers "Token has been revoked".
+
+mod common;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Router, extract::State};
+use keycard_axum::{Json, Jwt, JwtConfig};
+use keycard_token::{TokenSettings, Tokens};
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+struct AppState {
+    tokens: Arc<Tokens>,
+    db: SqlitePool,
+}
+
+async fn login(State(state): State<AppState>) -> Response {
+    match state.tokens.access("example_user").sign() {
+        Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
+    }
+}
+
+// Revokes the token of the request: its jti goes into the blocklist.
+async fn logout(State(state): State<AppState>, jwt: Jwt) -> Response {
+    let insert = sqlx::query("INSERT INTO token_blocklist (jti) VALUES (?)").bind(jwt.jti.to_string());
+    match insert.execute(&state.db).await {
+        Ok(_) => Json(json!({"msg": "JWT revoked"})).into_response(),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("database error: {e}")}))).into_response()
+        }
+    }
+}
+
+async fn protected(_: Jwt) -> Json<Value> {
+    Json(json!({"hello": "world"}))
+}
+
+async fn open_db() -> Result<SqlitePool, sqlx::Error> {
+    let db = SqlitePool::connect("sqlite:blocklist_database.db?mode=rwc").await?;
+    let create = "CREATE TABLE IF NOT EXISTS token_blocklist (id INTEGER PRIMARY KEY, jti TEXT NOT NULL, \
+        created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+    sqlx::query(create).execute(&db).await?;
+    sqlx::query("CREATE INDEX IF NOT EXISTS token_blocklist_jti ON token_blocklist (jti)").execute(&db).await?;
+    Ok(db)
+}
+
+#[tokio::main]
+async fn main() {
+    let tokens = common::tokens(TokenSettings { access_ttl: Duration::from_secs(3600), ..Default::default() });
+    let db = open_db().await.unwrap_or_else(|e| common::fail(&format!("SQLite: {e}")));
+    // Asked about every verified token; a database error answers 503, never lets the token through.
+    let blocklist = db.clone();
+    let jwt = JwtConfig::<()>::builder(tokens.clone())
+        .revocation_fn(move |token| {
+            let (db, jti) = (blocklist.clone(), token.claims.jti.to_string());
+            async move {
+                let found =
+                    sqlx::query("SELECT 1 FROM token_blocklist WHERE jti = ?").bind(jti).fetch_optional(&db).await?;
+                Ok(found.is_some())
+            }
+        })
+        .build()
+        .unwrap_or_else(|e| common::fail(&e.to_string()));
+    let app = Router::new()
+        .route("/login", post(login))
+        .route("/logout", delete(logout))
+        .route("/protected", get(protected))
+        .layer(jwt.layer())
+        .with_state(AppState { tokens, db });
+    common::serve(app).await;
+}
