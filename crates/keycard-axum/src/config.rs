@@ -182,6 +182,7 @@ pub(crate) struct Inner<C> {
     error_handler: Option<Arc<dyn ErrorHandler>>,
     pub(crate) implicit_refresh: Option<Duration>,
     pub(crate) json_body_limit: usize,
+    additional_claims: Option<Arc<dyn Fn(&str) -> C + Send + Sync>>,
 }
 
 /// Everything the extractors of one router need: the token verifier, where tokens are read
@@ -250,6 +251,7 @@ pub struct JwtConfigBuilder<C = ()> {
     error_handler: Option<Arc<dyn ErrorHandler>>,
     implicit_refresh: Option<Duration>,
     json_body_limit: usize,
+    additional_claims: Option<Arc<dyn Fn(&str) -> C + Send + Sync>>,
 }
 
 impl<C: ClaimSet> JwtConfig<C> {
@@ -271,7 +273,47 @@ impl<C: ClaimSet> JwtConfig<C> {
             error_handler: None,
             implicit_refresh: None,
             json_body_limit: 64 * 1024,
+            additional_claims: None,
         }
+    }
+
+    /// Starts an access token for `identity` carrying the claims of the
+    /// [`additional_claims`](JwtConfigBuilder::additional_claims) hook (FJE's
+    /// `additional_claims_loader`), or `C::default()` without one. Refine it with the
+    /// [`Issue`](keycard_token::Issue) methods, then `.sign()`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[1; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Extra { is_admin: bool }
+    ///
+    /// let config = keycard_axum::JwtConfig::<Extra>::builder(tokens)
+    ///     .additional_claims(|identity| Extra { is_admin: identity == "root" })
+    ///     .build()
+    ///     .unwrap();
+    /// let signed = config.access_token("root").fresh(true).sign().unwrap();
+    /// assert!(signed.claims.is_admin);
+    /// ```
+    pub fn access_token(&self, identity: impl std::fmt::Display) -> keycard_token::Issue<'_, C>
+    where
+        C: Default,
+    {
+        let identity = identity.to_string();
+        let extra = self.inner.additional_claims.as_ref().map_or_else(C::default, |f| f(&identity));
+        self.inner.tokens.access(identity).claims(extra)
+    }
+
+    /// Starts a refresh token for `identity`, with the claims of the hook like
+    /// [`JwtConfig::access_token`].
+    pub fn refresh_token(&self, identity: impl std::fmt::Display) -> keycard_token::Issue<'_, C>
+    where
+        C: Default,
+    {
+        let identity = identity.to_string();
+        let extra = self.inner.additional_claims.as_ref().map_or_else(C::default, |f| f(&identity));
+        self.inner.tokens.refresh(identity).claims(extra)
     }
 
     /// The token issuer and verifier.
@@ -308,6 +350,7 @@ impl<C: ClaimSet> JwtConfig<C> {
                 error_handler: inner.error_handler.clone(),
                 implicit_refresh: inner.implicit_refresh,
                 json_body_limit: inner.json_body_limit,
+                additional_claims: inner.additional_claims.clone(),
             }),
         })
     }
@@ -587,6 +630,14 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
         self
     }
 
+    /// The claims of new tokens as a function of the identity (FJE's
+    /// `additional_claims_loader`), used by [`JwtConfig::access_token`] and
+    /// [`JwtConfig::refresh_token`].
+    pub fn additional_claims(mut self, f: impl Fn(&str) -> C + Send + Sync + 'static) -> Self {
+        self.additional_claims = Some(Arc::new(f));
+        self
+    }
+
     /// Checks everything and builds the configuration.
     pub fn build(self) -> Result<JwtConfig<C>, ConfigError> {
         check_locations(&self.locations)?;
@@ -629,6 +680,7 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
                 error_handler: self.error_handler,
                 implicit_refresh: self.implicit_refresh,
                 json_body_limit: self.json_body_limit,
+                additional_claims: self.additional_claims,
             }),
         })
     }

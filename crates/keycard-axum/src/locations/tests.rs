@@ -613,7 +613,7 @@ fn json_bodies() {
     }
 }
 
-/// FJE catches Flask's BadRequest and says the key is missing; we say the body is not JSON.
+/// FJE catches Flask's BadRequest and says the key is missing; so do we.
 #[test]
 fn invalid_json_bodies_count_as_missing_as_in_fje() {
     for body in
@@ -632,9 +632,7 @@ fn invalid_json_bodies_count_as_missing_as_in_fje() {
         malformed("Invalid \"access_token\" value in json data: expected a string, found an array")
     );
     assert_eq!(json(&deep(100_000)), malformed("Invalid JSON body: expected an object"));
-    assert!(
-        matches!(json(&format!("{}]", deep(1000))), Lookup::Malformed(m) if m.starts_with("Invalid JSON body: trailing"))
-    );
+    assert!(matches!(json(&format!("{}]", deep(1000))), Lookup::Missing(_)));
 }
 
 #[test]
