@@ -180,8 +180,9 @@ ALLOWED: dict[tuple[str, str], Divergence] = {
     # answered "anonymous user". keycard-token refuses a token with an empty `sub` when it is
     # decoded (Tokens::validate: TokenError::InvalidClaims, README "keycard refuses": an empty
     # `sub`, RFC 8725 §3.10) and never issues one (TokenError::EmptyIdentity), so the request
-    # never reaches the port's handler. A token FJE issues for a real identity never has one.
-    # Allowed, not required: the port's handler also treats an empty identity as anonymous.
+    # never reaches the port's handler (which, for that reason, has no empty-identity branch).
+    # A token FJE issues for a real identity never has one. Allowed, not required (as for jti
+    # and type above): a port that answers like FJE, such as fake_port.py, passes too.
     ("optional_protected_endpoints", "optional: crafted token with an empty sub -> anonymous (Python truthiness)"): Divergence(
         reason="keycard-token refuses a token with an empty sub (InvalidClaims); FJE accepts it "
         "and the original's view answers 'anonymous user'",

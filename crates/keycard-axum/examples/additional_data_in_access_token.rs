@@ -5,21 +5,14 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use axum::routing::{get, post};
-use axum::{Router, extract::State};
-use keycard_axum::{Json, Jwt, JwtConfig};
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse};
+use keycard_axum::{IssueError, Json, Jwt, JwtConfig};
 use keycard_token::Tokens;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::Arc;
-
-#[derive(Deserialize)]
-struct Login {
-    username: Option<String>,
-    password: Option<String>,
-}
 
 /// The application's claims, beside the registered ones (`foo` may be any JSON value).
 #[derive(Clone, Serialize, Deserialize)]
@@ -27,19 +20,13 @@ struct AppClaims {
     foo: Value,
 }
 
-async fn login(State(tokens): State<Arc<Tokens>>, Json(body): Json<Login>) -> Response {
-    if body.username.as_deref() != Some("test") || body.password.as_deref() != Some("test") {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"msg": "Bad username or password"}))).into_response();
+async fn login(State(tokens): State<Arc<Tokens>>, Json(body): Json<Value>) -> Result<impl IntoResponse, IssueError> {
+    if body["username"] != "test" || body["password"] != "test" {
+        return Ok((StatusCode::UNAUTHORIZED, Json(json!({"msg": "Bad username or password"}))));
     }
-    // `aud` is a registered claim, not an application one: set it on the claims, then sign them.
-    let signed = tokens.access("test").claims(AppClaims { foo: "bar".into() }).build().and_then(|mut claims| {
-        claims.aud = Some("some_audience".into());
-        tokens.encode(&claims)
-    });
-    match signed {
-        Ok(token) => Json(json!({ "access_token": token })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+    // `aud` is a registered claim, so it has its own setter; `foo` is the application's.
+    let signed = tokens.access("test").audience("some_audience").claims(AppClaims { foo: "bar".into() }).sign()?;
+    Ok((StatusCode::OK, Json(json!({ "access_token": signed.token }))))
 }
 
 async fn protected(jwt: Jwt<AppClaims>) -> Json<Value> {
@@ -49,7 +36,7 @@ async fn protected(jwt: Jwt<AppClaims>) -> Json<Value> {
 #[tokio::main]
 async fn main() {
     let tokens = common::tokens(Default::default());
-    let jwt = JwtConfig::<AppClaims>::builder(tokens.clone()).build().unwrap_or_else(|e| common::fail(&e.to_string()));
+    let jwt = JwtConfig::<AppClaims>::builder(tokens.clone()).build().unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/protected", get(protected))

@@ -5,15 +5,14 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use axum::routing::{get, post};
-use axum::{Router, extract::State};
-use keycard_axum::{BoxError, CurrentUser, Json, Jwt, JwtConfig, LoadUser};
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse};
+use keycard_axum::{BoxError, CurrentUser, IssueError, Json, Jwt, JwtConfig, LoadUser};
 use keycard_token::Tokens;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 #[derive(Clone)]
@@ -38,33 +37,20 @@ fn check_password(password: &str) -> bool {
 impl LoadUser<AppState> for User {
     async fn load(jwt: &Jwt, state: &AppState) -> Result<Option<Self>, BoxError> {
         let Ok(id) = jwt.identity::<i64>() else { return Ok(None) };
-        let user = sqlx::query_as("SELECT id, username, full_name FROM user WHERE id = ?").bind(id);
-        Ok(user.fetch_optional(&state.db).await?)
+        Ok(sqlx::query_as("SELECT * FROM user WHERE id = ?").bind(id).fetch_optional(&state.db).await?)
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Login {
-    username: Option<String>,
-    password: Option<String>,
-}
-
-async fn login(State(state): State<AppState>, Json(body): Json<Login>) -> Response {
-    let query = sqlx::query_as("SELECT id, username, full_name FROM user WHERE username = ?").bind(body.username);
+async fn login(State(state): State<AppState>, Json(body): Json<Value>) -> Result<impl IntoResponse, IssueError> {
+    let query = sqlx::query_as("SELECT * FROM user WHERE username = ?").bind(body["username"].as_str());
     let user: Option<User> = match query.fetch_optional(&state.db).await {
         Ok(user) => user,
-        Err(e) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("database error: {e}")})))
-                .into_response();
-        }
+        Err(e) => return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("database error: {e}")})))),
     };
-    let Some(user) = user.filter(|_| check_password(body.password.as_deref().unwrap_or_default())) else {
-        return (StatusCode::UNAUTHORIZED, Json(json!("Wrong username or password"))).into_response();
+    let Some(user) = user.filter(|_| check_password(body["password"].as_str().unwrap_or_default())) else {
+        return Ok((StatusCode::UNAUTHORIZED, Json(json!("Wrong username or password"))));
     };
-    match state.tokens.access(user.id).sign() {
-        Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+    Ok((StatusCode::OK, Json(json!({ "access_token": state.tokens.access(user.id).sign()?.token }))))
 }
 
 async fn who_am_i(CurrentUser(user, _): CurrentUser<User>) -> Json<Value> {
@@ -87,8 +73,8 @@ async fn open_db() -> Result<SqlitePool, sqlx::Error> {
 #[tokio::main]
 async fn main() {
     let tokens = common::tokens(Default::default());
-    let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap_or_else(|e| common::fail(&e.to_string()));
-    let db = open_db().await.unwrap_or_else(|e| common::fail(&format!("SQLite: {e}")));
+    let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap_or_else(common::fail);
+    let db = open_db().await.unwrap_or_else(|e| common::fail(format!("SQLite: {e}")));
     let app = Router::new()
         .route("/login", post(login))
         .route("/who_am_i", get(who_am_i))

@@ -6,16 +6,14 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use std::{sync::Arc, time::Duration};
+
 use axum::routing::{delete, get, post};
-use axum::{Router, extract::State};
-use keycard_axum::{Json, Jwt, JwtConfig};
+use axum::{Router, extract::State, http::StatusCode};
+use keycard_axum::{IssueError, Json, Jwt, JwtConfig};
 use keycard_token::{TokenSettings, Tokens};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Clone)]
 struct AppState {
@@ -23,21 +21,16 @@ struct AppState {
     db: SqlitePool,
 }
 
-async fn login(State(state): State<AppState>) -> Response {
-    match state.tokens.access("example_user").sign() {
-        Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+async fn login(State(state): State<AppState>) -> Result<Json<Value>, IssueError> {
+    Ok(Json(json!({ "access_token": state.tokens.access("example_user").sign()?.token })))
 }
 
 // Revokes the token of the request: its jti goes into the blocklist.
-async fn logout(State(state): State<AppState>, jwt: Jwt) -> Response {
+async fn logout(State(state): State<AppState>, jwt: Jwt) -> (StatusCode, Json<Value>) {
     let insert = sqlx::query("INSERT INTO token_blocklist (jti) VALUES (?)").bind(jwt.jti.to_string());
     match insert.execute(&state.db).await {
-        Ok(_) => Json(json!({"msg": "JWT revoked"})).into_response(),
-        Err(e) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("database error: {e}")}))).into_response()
-        }
+        Ok(_) => (StatusCode::OK, Json(json!({"msg": "JWT revoked"}))),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("database error: {e}")}))),
     }
 }
 
@@ -57,7 +50,7 @@ async fn open_db() -> Result<SqlitePool, sqlx::Error> {
 #[tokio::main]
 async fn main() {
     let tokens = common::tokens(TokenSettings { access_ttl: Duration::from_secs(3600), ..Default::default() });
-    let db = open_db().await.unwrap_or_else(|e| common::fail(&format!("SQLite: {e}")));
+    let db = open_db().await.unwrap_or_else(|e| common::fail(format!("SQLite: {e}")));
     // Asked about every verified token; a database error answers 503, never lets the token through.
     let blocklist = db.clone();
     let jwt = JwtConfig::<()>::builder(tokens.clone())
@@ -70,7 +63,7 @@ async fn main() {
             }
         })
         .build()
-        .unwrap_or_else(|e| common::fail(&e.to_string()));
+        .unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/logout", delete(logout))

@@ -7,17 +7,15 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use std::{sync::Arc, time::Duration};
+
 use axum::routing::{delete, get, post};
-use axum::{Router, extract::State};
-use keycard_axum::{Json, Jwt, JwtConfig};
+use axum::{Router, extract::State, http::StatusCode};
+use keycard_axum::{IssueError, Json, Jwt, JwtConfig};
 use keycard_token::{TokenSettings, Tokens};
 use redis::AsyncTypedCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Duration;
 
 const ACCESS_EXPIRES: Duration = Duration::from_secs(3600);
 
@@ -27,18 +25,15 @@ struct AppState {
     redis: ConnectionManager,
 }
 
-async fn login(State(state): State<AppState>) -> Response {
-    match state.tokens.access("example_user").sign() {
-        Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+async fn login(State(state): State<AppState>) -> Result<Json<Value>, IssueError> {
+    Ok(Json(json!({ "access_token": state.tokens.access("example_user").sign()?.token })))
 }
 
 // Revokes the token of the request until it would have expired anyway.
-async fn logout(State(mut state): State<AppState>, jwt: Jwt) -> Response {
+async fn logout(State(mut state): State<AppState>, jwt: Jwt) -> (StatusCode, Json<Value>) {
     match state.redis.set_ex(jwt.jti.to_string(), "", ACCESS_EXPIRES.as_secs()).await {
-        Ok(()) => Json(json!({"msg": "Access token revoked"})).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("Redis error: {e}")}))).into_response(),
+        Ok(()) => (StatusCode::OK, Json(json!({"msg": "Access token revoked"}))),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("Redis error: {e}")}))),
     }
 }
 
@@ -54,7 +49,7 @@ async fn main() {
         ConnectionManagerConfig::new().set_number_of_retries(1).set_connection_timeout(Some(Duration::from_secs(1)));
     let redis = redis::Client::open(common::redis_url())
         .and_then(|client| ConnectionManager::new_lazy_with_config(client, config))
-        .unwrap_or_else(|e| common::fail(&format!("KEYCARD_REDIS_URL: {e}")));
+        .unwrap_or_else(|e| common::fail(format!("KEYCARD_REDIS_URL: {e}")));
     // Asked about every verified token; a Redis error answers 503, never lets the token through.
     let blocklist = redis.clone();
     let jwt = JwtConfig::<()>::builder(tokens.clone())
@@ -63,7 +58,7 @@ async fn main() {
             async move { Ok(redis.get(jti).await?.is_some()) }
         })
         .build()
-        .unwrap_or_else(|e| common::fail(&e.to_string()));
+        .unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/logout", delete(logout))

@@ -5,15 +5,14 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use axum::routing::{get, post};
 use axum::{Router, extract::State};
-use keycard_axum::{AuthError, Guard, Json, Jwt, JwtConfig, Require};
+use keycard_axum::{AuthError, Guard, IssueError, Json, Jwt, JwtConfig, Require};
 use keycard_token::Tokens;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 #[derive(Clone, Serialize, Deserialize)]
 struct AppClaims {
@@ -26,16 +25,14 @@ struct Admin;
 impl Guard for Admin {
     type Claims = AppClaims;
 
-    fn check(jwt: &Jwt<AppClaims>) -> Result<(), Response> {
-        if jwt.is_administrator { Ok(()) } else { Err(AuthError::Forbidden("Admins only!".into()).into_response()) }
+    fn check(jwt: &Jwt<AppClaims>) -> Result<(), AuthError> {
+        if jwt.is_administrator { Ok(()) } else { Err(AuthError::Forbidden("Admins only!".into())) }
     }
 }
 
-async fn login(State(tokens): State<Arc<Tokens>>) -> Response {
-    match tokens.access("admin_user").claims(AppClaims { is_administrator: true }).sign() {
-        Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+async fn login(State(tokens): State<Arc<Tokens>>) -> Result<Json<Value>, IssueError> {
+    let signed = tokens.access("admin_user").claims(AppClaims { is_administrator: true }).sign()?;
+    Ok(Json(json!({ "access_token": signed.token })))
 }
 
 async fn protected(_: Require<Admin>) -> Json<Value> {
@@ -45,7 +42,7 @@ async fn protected(_: Require<Admin>) -> Json<Value> {
 #[tokio::main]
 async fn main() {
     let tokens = common::tokens(Default::default());
-    let jwt = JwtConfig::<AppClaims>::builder(tokens.clone()).build().unwrap_or_else(|e| common::fail(&e.to_string()));
+    let jwt = JwtConfig::<AppClaims>::builder(tokens.clone()).build().unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/protected", get(protected))

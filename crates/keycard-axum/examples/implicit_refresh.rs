@@ -6,23 +6,21 @@
 
 mod common;
 
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Router, extract::State, http::StatusCode};
-use keycard_axum::{CookieSettings, Json, Jwt, JwtConfig, Location};
-use keycard_token::TokenSettings;
-use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn login(State(jwt): State<JwtConfig>) -> Response {
-    match jwt.tokens().access("example_user").sign() {
-        Ok(signed) => (jwt.access_cookies(&signed), Json(json!({"msg": "login successful"}))).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+use axum::routing::{get, post};
+use axum::{Router, extract::State};
+use keycard_axum::{CookieSettings, IssueError, Json, Jwt, JwtConfig, Location, SetCookies};
+use keycard_token::TokenSettings;
+use serde_json::{Value, json};
+
+async fn login(State(jwt): State<JwtConfig>) -> Result<(SetCookies, Json<Value>), IssueError> {
+    let signed = jwt.tokens().access("example_user").sign()?;
+    Ok((jwt.access_cookies(&signed), Json(json!({"msg": "login successful"}))))
 }
 
-async fn logout(State(jwt): State<JwtConfig>) -> Response {
-    (jwt.unset_cookies(), Json(json!({"msg": "logout successful"}))).into_response()
+async fn logout(State(jwt): State<JwtConfig>) -> (SetCookies, Json<Value>) {
+    (jwt.unset_cookies(), Json(json!({"msg": "logout successful"})))
 }
 
 async fn protected(_: Jwt) -> Json<Value> {
@@ -39,7 +37,7 @@ async fn main() {
         .cookies(cookies)
         .implicit_refresh(Duration::from_secs(30 * 60))
         .build()
-        .unwrap_or_else(|e| common::fail(&e.to_string()));
+        .unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/logout", post(logout))

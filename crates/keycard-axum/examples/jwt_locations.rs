@@ -7,28 +7,22 @@
 
 mod common;
 
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Router, extract::State, http::StatusCode};
-use keycard_axum::{CookieSettings, Json, Jwt, JwtConfig, Location};
+use axum::{Router, extract::State};
+use keycard_axum::{CookieSettings, IssueError, Json, Jwt, JwtConfig, Location, SetCookies};
 use serde_json::{Value, json};
 
-async fn login_without_cookies(State(jwt): State<JwtConfig>) -> Response {
-    match jwt.tokens().access("example_user").sign() {
-        Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+async fn login_without_cookies(State(jwt): State<JwtConfig>) -> Result<Json<Value>, IssueError> {
+    Ok(Json(json!({ "access_token": jwt.tokens().access("example_user").sign()?.token })))
 }
 
-async fn login_with_cookies(State(jwt): State<JwtConfig>) -> Response {
-    match jwt.tokens().access("example_user").sign() {
-        Ok(signed) => (jwt.access_cookies(&signed), Json(json!({"msg": "login successful"}))).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+async fn login_with_cookies(State(jwt): State<JwtConfig>) -> Result<(SetCookies, Json<Value>), IssueError> {
+    let signed = jwt.tokens().access("example_user").sign()?;
+    Ok((jwt.access_cookies(&signed), Json(json!({"msg": "login successful"}))))
 }
 
-async fn logout_with_cookies(State(jwt): State<JwtConfig>) -> Response {
-    (jwt.unset_cookies(), Json(json!({"msg": "logout successful"}))).into_response()
+async fn logout_with_cookies(State(jwt): State<JwtConfig>) -> (SetCookies, Json<Value>) {
+    (jwt.unset_cookies(), Json(json!({"msg": "logout successful"})))
 }
 
 async fn protected(_: Jwt) -> Json<Value> {
@@ -48,8 +42,8 @@ async fn main() {
         .locations([Location::Headers, Location::Cookies, Location::Json, Location::QueryString])
         .cookies(cookies)
         .build()
-        .unwrap_or_else(|e| common::fail(&e.to_string()));
-    let headers = jwt.with_locations([Location::Headers]).unwrap_or_else(|e| common::fail(&e.to_string()));
+        .unwrap_or_else(common::fail);
+    let headers = jwt.with_locations([Location::Headers]).unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login_without_cookies", post(login_without_cookies))
         .route("/login_with_cookies", post(login_with_cookies))

@@ -6,14 +6,14 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use std::sync::Arc;
+
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Router, extract::State};
-use keycard_axum::{AuthError, Json, Jwt, JwtConfig};
+use axum::{Router, extract::State, http::StatusCode};
+use keycard_axum::{AuthError, IssueError, Json, Jwt, JwtConfig};
 use keycard_token::Tokens;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 fn expired_token(e: &AuthError) -> Option<Response> {
     e.is_expired().then(|| {
@@ -21,11 +21,8 @@ fn expired_token(e: &AuthError) -> Option<Response> {
     })
 }
 
-async fn login(State(tokens): State<Arc<Tokens>>) -> Response {
-    match tokens.access("example_user").sign() {
-        Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+async fn login(State(tokens): State<Arc<Tokens>>) -> Result<Json<Value>, IssueError> {
+    Ok(Json(json!({ "access_token": tokens.access("example_user").sign()?.token })))
 }
 
 async fn protected(_: Jwt) -> Json<Value> {
@@ -35,10 +32,7 @@ async fn protected(_: Jwt) -> Json<Value> {
 #[tokio::main]
 async fn main() {
     let tokens = common::tokens(Default::default());
-    let jwt = JwtConfig::<()>::builder(tokens.clone())
-        .on_error(expired_token)
-        .build()
-        .unwrap_or_else(|e| common::fail(&e.to_string()));
+    let jwt = JwtConfig::<()>::builder(tokens.clone()).on_error(expired_token).build().unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/protected", get(protected))

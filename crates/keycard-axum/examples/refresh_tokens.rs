@@ -5,29 +5,23 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Router, extract::State};
-use keycard_axum::{Json, Jwt, JwtConfig, RefreshJwt};
-use keycard_token::{TokenError, TokenSettings, Tokens};
-use serde_json::{Value, json};
 use std::{sync::Arc, time::Duration};
 
-fn internal(e: TokenError) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response()
-}
+use axum::routing::{get, post};
+use axum::{Router, extract::State};
+use keycard_axum::{IssueError, Json, Jwt, JwtConfig, RefreshJwt};
+use keycard_token::{TokenSettings, Tokens};
+use serde_json::{Value, json};
 
-async fn login(State(tokens): State<Arc<Tokens>>) -> Result<Json<Value>, Response> {
-    let access = tokens.access("example_user").sign().map_err(internal)?;
-    let refresh = tokens.refresh("example_user").sign().map_err(internal)?;
-    Ok(Json(json!({ "access_token": access.token, "refresh_token": refresh.token })))
+async fn login(State(tokens): State<Arc<Tokens>>) -> Result<Json<Value>, IssueError> {
+    let access_token = tokens.access("example_user").sign()?.token;
+    let refresh_token = tokens.refresh("example_user").sign()?.token;
+    Ok(Json(json!({ "access_token": access_token, "refresh_token": refresh_token })))
 }
 
 // `RefreshJwt` is `@jwt_required(refresh=True)`: only refresh tokens reach this handler.
-async fn refresh(State(tokens): State<Arc<Tokens>>, RefreshJwt(jwt): RefreshJwt) -> Result<Json<Value>, Response> {
-    let access = tokens.access(&jwt.sub).sign().map_err(internal)?;
-    Ok(Json(json!({ "access_token": access.token })))
+async fn refresh(State(tokens): State<Arc<Tokens>>, jwt: RefreshJwt) -> Result<Json<Value>, IssueError> {
+    Ok(Json(json!({ "access_token": tokens.access(&jwt.sub).sign()?.token })))
 }
 
 async fn protected(_: Jwt) -> Json<Value> {
@@ -41,7 +35,7 @@ async fn main() {
         refresh_ttl: Duration::from_secs(30 * 24 * 3600),
         ..Default::default()
     });
-    let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap_or_else(|e| common::fail(&e.to_string()));
+    let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/refresh", post(refresh))

@@ -3,29 +3,19 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Router, extract::State};
-use keycard_axum::{Json, Jwt, JwtConfig};
-use keycard_token::Tokens;
-use serde_json::{Value, json};
 use std::sync::Arc;
 
-#[derive(serde::Deserialize)]
-struct Login {
-    username: Option<String>,
-    password: Option<String>,
-}
+use axum::routing::{get, post};
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse};
+use keycard_axum::{IssueError, Json, Jwt, JwtConfig};
+use keycard_token::Tokens;
+use serde_json::{Value, json};
 
-async fn login(State(tokens): State<Arc<Tokens>>, Json(body): Json<Login>) -> Response {
-    if body.username.as_deref() != Some("test") || body.password.as_deref() != Some("test") {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"msg": "Bad username or password"}))).into_response();
+async fn login(State(tokens): State<Arc<Tokens>>, Json(body): Json<Value>) -> Result<impl IntoResponse, IssueError> {
+    if body["username"] != "test" || body["password"] != "test" {
+        return Ok((StatusCode::UNAUTHORIZED, Json(json!({"msg": "Bad username or password"}))));
     }
-    match tokens.access("test").sign() {
-        Ok(signed) => Json(json!({ "access_token": signed.token })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response(),
-    }
+    Ok((StatusCode::OK, Json(json!({ "access_token": tokens.access("test").sign()?.token }))))
 }
 
 async fn protected(jwt: Jwt) -> Json<Value> {
@@ -35,7 +25,7 @@ async fn protected(jwt: Jwt) -> Json<Value> {
 #[tokio::main]
 async fn main() {
     let tokens = common::tokens(Default::default());
-    let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap_or_else(|e| common::fail(&e.to_string()));
+    let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/protected", get(protected))

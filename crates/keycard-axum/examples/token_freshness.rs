@@ -5,39 +5,27 @@
 
 mod common;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Router, extract::State};
-use keycard_axum::{FreshJwt, Json, JwtConfig, RefreshJwt};
-use keycard_token::{TokenError, TokenSettings, Tokens};
-use serde_json::{Value, json};
 use std::{sync::Arc, time::Duration};
 
-#[derive(serde::Deserialize)]
-struct Login {
-    username: Option<String>,
-    password: Option<String>,
-}
-
-fn internal(e: TokenError) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"msg": e.to_string()}))).into_response()
-}
+use axum::routing::{get, post};
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse};
+use keycard_axum::{FreshJwt, IssueError, Json, JwtConfig, RefreshJwt};
+use keycard_token::{TokenSettings, Tokens};
+use serde_json::{Value, json};
 
 // We verify the user's password here, so the access token is fresh.
-async fn login(State(tokens): State<Arc<Tokens>>, Json(body): Json<Login>) -> Result<Json<Value>, Response> {
-    if body.username.as_deref() != Some("test") || body.password.as_deref() != Some("test") {
-        return Err((StatusCode::UNAUTHORIZED, Json(json!({"msg": "Bad username or password"}))).into_response());
+async fn login(State(tokens): State<Arc<Tokens>>, Json(body): Json<Value>) -> Result<impl IntoResponse, IssueError> {
+    if body["username"] != "test" || body["password"] != "test" {
+        return Ok((StatusCode::UNAUTHORIZED, Json(json!({"msg": "Bad username or password"}))));
     }
-    let access = tokens.access("example_user").fresh(true).sign().map_err(internal)?;
-    let refresh = tokens.refresh("example_user").sign().map_err(internal)?;
-    Ok(Json(json!({ "access_token": access.token, "refresh_token": refresh.token })))
+    let access_token = tokens.access("example_user").fresh(true).sign()?.token;
+    let refresh_token = tokens.refresh("example_user").sign()?.token;
+    Ok((StatusCode::OK, Json(json!({ "access_token": access_token, "refresh_token": refresh_token }))))
 }
 
 // No password was checked here, so the new access token is not fresh.
-async fn refresh(State(tokens): State<Arc<Tokens>>, RefreshJwt(jwt): RefreshJwt) -> Result<Json<Value>, Response> {
-    let access = tokens.access(&jwt.sub).fresh(false).sign().map_err(internal)?;
-    Ok(Json(json!({ "access_token": access.token })))
+async fn refresh(State(tokens): State<Arc<Tokens>>, jwt: RefreshJwt) -> Result<Json<Value>, IssueError> {
+    Ok(Json(json!({ "access_token": tokens.access(&jwt.sub).fresh(false).sign()?.token })))
 }
 
 // `FreshJwt` is `@jwt_required(fresh=True)`.
@@ -52,7 +40,7 @@ async fn main() {
         refresh_ttl: Duration::from_secs(30 * 24 * 3600),
         ..Default::default()
     });
-    let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap_or_else(|e| common::fail(&e.to_string()));
+    let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap_or_else(common::fail);
     let app = Router::new()
         .route("/login", post(login))
         .route("/refresh", post(refresh))
