@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 /// issued and the session id shared by the tokens of one login and all its refreshes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    /// Roles of the subject at issue time.
+    /// Roles of the subject at issue time (never an empty name).
+    #[serde(deserialize_with = "role_names")]
     pub roles: Vec<String>,
     /// The session (one login and its refreshes).
     pub sid: Uuid,
@@ -22,6 +23,14 @@ impl Session {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+}
+
+fn role_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let roles = Vec::<String>::deserialize(d)?;
+    if roles.iter().any(String::is_empty) {
+        return Err(serde::de::Error::custom("an empty role name"));
+    }
+    Ok(roles)
 }
 
 /// A token is revoked by its own `jti` or by its session: both live in one in-memory list,

@@ -265,8 +265,9 @@ impl<C> DerefMut for Claims<C> {
 pub(crate) const SUBJECT_NOT_STRING: &str = "Subject must be a string";
 
 fn subject<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::{Error, IgnoredAny, MapAccess, SeqAccess};
     struct Visitor;
-    impl serde::de::Visitor<'_> for Visitor {
+    impl<'de> serde::de::Visitor<'de> for Visitor {
         type Value = String;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a string")
@@ -277,8 +278,35 @@ fn subject<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         fn visit_string<E>(self, v: String) -> Result<String, E> {
             Ok(v)
         }
+        // Any other JSON value is "not a string" (PyJWT's message); a syntax error stays one.
+        fn visit_bool<E: Error>(self, _: bool) -> Result<String, E> {
+            Err(E::custom(SUBJECT_NOT_STRING))
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<String, E> {
+            Err(E::custom(SUBJECT_NOT_STRING))
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<String, E> {
+            Err(E::custom(SUBJECT_NOT_STRING))
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<String, E> {
+            Err(E::custom(SUBJECT_NOT_STRING))
+        }
+        fn visit_unit<E: Error>(self) -> Result<String, E> {
+            Err(E::custom(SUBJECT_NOT_STRING))
+        }
+        fn visit_none<E: Error>(self) -> Result<String, E> {
+            Err(E::custom(SUBJECT_NOT_STRING))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Err(A::Error::custom(SUBJECT_NOT_STRING))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<String, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Err(A::Error::custom(SUBJECT_NOT_STRING))
+        }
     }
-    d.deserialize_string(Visitor).map_err(|_: D::Error| serde::de::Error::custom(SUBJECT_NOT_STRING))
+    d.deserialize_any(Visitor)
 }
 
 /// A claim that is there must have a value: `null` is not "absent".

@@ -94,7 +94,7 @@ pub struct Signed<C = ()> {
 }
 
 /// Header parameters that carry keys or key locations, or extensions: never accepted.
-const FORBIDDEN_HEADERS: [&str; 6] = ["jku", "jwk", "x5u", "x5c", "x5t#S256", "crit"];
+const FORBIDDEN_HEADERS: [&str; 7] = ["jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "crit"];
 
 /// The protected header as it arrives, parsed only when it is not byte-equal to the one keycard
 /// writes. Duplicate `alg`/`typ`/`kid` are refused by the derived deserializer; `typ` and `kid`

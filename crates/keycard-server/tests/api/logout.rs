@@ -21,7 +21,7 @@ async fn logout_revokes_the_access_token_and_the_sessions_refresh_token() {
 async fn logout_needs_an_access_token() {
     let app = spawn_app().await;
     let tokens = app.user_with_tokens("alice").await;
-    assert_401(app.logout(&tokens.refresh).await, "Only access tokens are allowed").await;
+    assert_401(app.logout(&tokens.refresh).await, "Only non-refresh tokens are allowed").await;
     let none = app.client.delete(app.url("/logout")).send().await.unwrap();
     assert_401(none, "Missing Authorization Header").await;
 }

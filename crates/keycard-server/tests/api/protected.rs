@@ -13,9 +13,9 @@ async fn protected_requires_a_valid_access_token() {
     let missing = app.get("/protected", None).await;
     assert_eq!(missing.headers()["www-authenticate"], "Bearer");
     assert_401(missing, "Missing Authorization Header").await;
-    assert_401(app.get("/protected", Some(&tokens.refresh)).await, "Only access tokens are allowed").await;
+    assert_401(app.get("/protected", Some(&tokens.refresh)).await, "Only non-refresh tokens are allowed").await;
     let basic = app.client.get(app.url("/protected")).header("authorization", "Basic YTpi").send().await.unwrap();
-    assert_401(basic, "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'").await;
+    assert_401(basic, "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'").await;
     assert_401(app.get("/protected", Some("not-a-jwt")).await, "Not enough segments").await;
 }
 
