@@ -20,6 +20,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The additional-claims hook: the application's claims of a new token for an identity.
+type ClaimsFn<C> = Arc<dyn Fn(&str) -> C + Send + Sync>;
+
 /// What an application's claims type needs: serde both ways, shareable across threads.
 /// Implemented for every such type; `()` is the type of "no application claims".
 pub trait ClaimSet: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
@@ -182,7 +185,7 @@ pub(crate) struct Inner<C> {
     error_handler: Option<Arc<dyn ErrorHandler>>,
     pub(crate) implicit_refresh: Option<Duration>,
     pub(crate) json_body_limit: usize,
-    additional_claims: Option<Arc<dyn Fn(&str) -> C + Send + Sync>>,
+    additional_claims: Option<ClaimsFn<C>>,
 }
 
 /// Everything the extractors of one router need: the token verifier, where tokens are read
@@ -251,7 +254,7 @@ pub struct JwtConfigBuilder<C = ()> {
     error_handler: Option<Arc<dyn ErrorHandler>>,
     implicit_refresh: Option<Duration>,
     json_body_limit: usize,
-    additional_claims: Option<Arc<dyn Fn(&str) -> C + Send + Sync>>,
+    additional_claims: Option<ClaimsFn<C>>,
 }
 
 impl<C: ClaimSet> JwtConfig<C> {
