@@ -103,6 +103,17 @@ pub const TOKEN_TOO_LARGE: &str =
 /// The 409 message when a change would leave no active admin.
 pub const LAST_ADMIN: &str = "Refused: this is the last active admin; give another active account the admin role first";
 
+impl From<keycard_axum::JsonRejection> for ApiError {
+    fn from(e: keycard_axum::JsonRejection) -> Self {
+        match e {
+            keycard_axum::JsonRejection::UnsupportedMediaType => ApiError::UnsupportedMediaType,
+            keycard_axum::JsonRejection::TooLarge => ApiError::PayloadTooLarge,
+            keycard_axum::JsonRejection::BadRequest(msg) => ApiError::BadRequest(msg),
+            e => ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
 impl From<keycard_token::TokenError> for ApiError {
     fn from(e: keycard_token::TokenError) -> Self {
         match e {
