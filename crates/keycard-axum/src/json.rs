@@ -159,6 +159,17 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
+        let deep =
+            |field: &str| format!("{{\"username\":\"a\",\"{field}\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        // An unknown field is skipped without recursion; a known one hits serde_json's depth limit.
+        assert!(parse_json::<Body>(deep("x").as_bytes()).is_ok());
+        assert!(parse_json::<Body>(deep("email").as_bytes()).is_err());
+        let array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_json::<serde_json::Value>(array.as_bytes()).is_err());
+    }
+
+    #[test]
     fn json_content_types_are_recognised() {
         let check = |v: &str| {
             let mut h = axum::http::HeaderMap::new();
