@@ -16,6 +16,16 @@ use crate::locations::{self, Lookup};
 use crate::{AuthError, AuthRejection, ErrorHandler};
 
 /// An error a hook may return: the request is then answered 503 ([`AuthError::HookFailed`]).
+///
+/// ```
+/// use keycard_axum::BoxError;
+///
+/// fn parse_id(sub: &str) -> Result<i64, BoxError> {
+///     Ok(sub.parse::<i64>()?)
+/// }
+/// assert_eq!(parse_id("42").unwrap(), 42);
+/// assert!(parse_id("alice").is_err());
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,11 +35,31 @@ type ClaimsFn<C> = Arc<dyn Fn(&str) -> C + Send + Sync>;
 
 /// What an application's claims type needs: serde both ways, shareable across threads.
 /// Implemented for every such type; `()` is the type of "no application claims".
+///
+/// ```
+/// use keycard_axum::ClaimSet;
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct Roles { roles: Vec<String> }
+///
+/// fn is_claim_set<C: ClaimSet>() -> bool { true }
+/// assert!(is_claim_set::<Roles>() && is_claim_set::<()>());
+/// ```
 pub trait ClaimSet: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> ClaimSet for T {}
 
 /// Where a token may be found, in the order configured (FJE's `JWT_TOKEN_LOCATION`).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// use keycard_axum::{JwtConfig, Location};
+/// let jwt = JwtConfig::<()>::builder(tokens).locations([Location::Headers, Location::QueryString]).build().unwrap();
+/// assert_eq!(Location::QueryString.as_str(), "query_string");
+/// # let _ = jwt;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Location {
     /// A request header, `Authorization: Bearer <JWT>` by default.
@@ -44,6 +74,10 @@ pub enum Location {
 
 impl Location {
     /// FJE's name of the location (`headers`, `cookies`, `query_string`, `json`).
+    ///
+    /// ```
+    /// assert_eq!(keycard_axum::Location::Cookies.as_str(), "cookies");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Location::Headers => "headers",
@@ -156,6 +190,14 @@ where
 }
 
 /// A configuration refused at start.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// let err = keycard_axum::JwtConfig::<()>::builder(tokens).header_type("Two words").build().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid keycard-axum configuration: the header type must be one word (or empty)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid keycard-axum configuration: {0}")]
 pub struct ConfigError(String);
@@ -237,6 +279,23 @@ impl<C> std::fmt::Debug for JwtConfig<C> {
 }
 
 /// Builds a [`JwtConfig`]; every option has FJE's default unless noted.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// use std::time::Duration;
+/// use keycard_axum::{CookieSettings, JwtConfig, Location};
+///
+/// let jwt = JwtConfig::<()>::builder(tokens)
+///     .locations([Location::Cookies, Location::Headers])
+///     .cookies(CookieSettings { refresh_cookie_path: "/token/refresh".into(), ..CookieSettings::default() })
+///     .implicit_refresh(Duration::from_secs(30 * 60))
+///     .error_key("error")
+///     .build()
+///     .unwrap();
+/// assert_eq!(jwt.cookie_settings().refresh_cookie_path, "/token/refresh");
+/// ```
 #[must_use = "finish with .build()"]
 pub struct JwtConfigBuilder<C = ()> {
     tokens: Arc<Tokens>,
@@ -259,6 +318,14 @@ pub struct JwtConfigBuilder<C = ()> {
 
 impl<C: ClaimSet> JwtConfig<C> {
     /// Starts a configuration verifying with `tokens`: headers only, `Authorization: Bearer`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// assert_eq!(jwt.cookie_settings().access_cookie_name, "access_token_cookie");
+    /// ```
     pub fn builder(tokens: Arc<Tokens>) -> JwtConfigBuilder<C> {
         JwtConfigBuilder {
             tokens,
@@ -310,6 +377,22 @@ impl<C: ClaimSet> JwtConfig<C> {
 
     /// Starts a refresh token for `identity`, with the claims of the hook like
     /// [`JwtConfig::access_token`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Extra { is_admin: bool }
+    ///
+    /// let config = keycard_axum::JwtConfig::<Extra>::builder(tokens)
+    ///     .additional_claims(|identity| Extra { is_admin: identity == "root" })
+    ///     .build()
+    ///     .unwrap();
+    /// let signed = config.refresh_token("root").sign().unwrap();
+    /// assert_eq!(signed.claims.token_type, keycard_token::TokenType::Refresh);
+    /// assert!(signed.claims.is_admin);
+    /// ```
     pub fn refresh_token(&self, identity: impl std::fmt::Display) -> keycard_token::Issue<'_, C>
     where
         C: Default,
@@ -320,17 +403,44 @@ impl<C: ClaimSet> JwtConfig<C> {
     }
 
     /// The token issuer and verifier.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+    /// assert!(Arc::ptr_eq(jwt.tokens(), &tokens));
+    /// ```
     pub fn tokens(&self) -> &Arc<Tokens> {
         &self.inner.tokens
     }
 
     /// The cookie settings.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// assert!(jwt.cookie_settings().secure);
+    /// ```
     pub fn cookie_settings(&self) -> &CookieSettings {
         &self.inner.cookies
     }
 
     /// The same configuration reading tokens from `locations` only (FJE's per-route
     /// `@jwt_required(locations=[...])`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// use keycard_axum::{JwtConfig, Location};
+    /// let jwt = JwtConfig::<()>::builder(tokens).locations([Location::Headers, Location::Cookies]).build().unwrap();
+    /// let only_cookies = jwt.with_locations([Location::Cookies]).unwrap();
+    /// assert!(jwt.with_locations([Location::Json, Location::Json]).is_err());
+    /// # let _ = only_cookies;
+    /// ```
     pub fn with_locations(&self, locations: impl IntoIterator<Item = Location>) -> Result<Self, ConfigError> {
         let locations: Vec<Location> = locations.into_iter().collect();
         check_locations(&locations)?;
@@ -359,6 +469,21 @@ impl<C: ClaimSet> JwtConfig<C> {
     }
 
     /// The rejection for `error`, answered as this configuration says.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// use axum::response::IntoResponse;
+    /// use keycard_axum::AuthError;
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// let response = jwt.reject(AuthError::Revoked).into_response();
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(
+    ///     response.headers()["www-authenticate"],
+    ///     r#"Bearer error="invalid_token", error_description="Token has been revoked""#
+    /// );
+    /// ```
     pub fn reject(&self, error: AuthError) -> AuthRejection {
         AuthRejection::new(error, self.inner.error_handler.clone(), self.inner.error_key.clone())
     }
@@ -366,12 +491,47 @@ impl<C: ClaimSet> JwtConfig<C> {
     /// `Set-Cookie`s for an access token (FJE's `set_access_cookies`): the HttpOnly token cookie
     /// and the readable CSRF cookie holding its `csrf` claim, `Max-Age` the token's remaining
     /// lifetime. Returned as response parts: `(jwt.access_cookies(&signed), Json(body))`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let clock = Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone()));
+    /// use axum::response::IntoResponse;
+    /// use keycard_axum::{Json, JwtConfig, Location};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens).locations([Location::Cookies]).build().unwrap();
+    /// let signed = jwt.tokens().access("alice").sign().unwrap();
+    /// let response = (jwt.access_cookies(&signed), Json(serde_json::json!({"login": true}))).into_response();
+    /// let set: Vec<_> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    /// assert_eq!(set.len(), 2);
+    /// assert!(set[0].starts_with(&format!("access_token_cookie={}; Max-Age=900; Secure; HttpOnly", signed.token)));
+    /// assert!(set[1].starts_with(&format!("csrf_access_token={}; Max-Age=900;", signed.claims.csrf.unwrap())));
+    /// ```
     pub fn access_cookies<T>(&self, signed: &Signed<T>) -> SetCookies {
         let max_age = (signed.claims.exp - self.inner.tokens.now()).max(0);
         SetCookies(self.inner.cookies.access_cookies(&signed.token, signed.claims.csrf.as_deref(), Some(max_age)))
     }
 
     /// `Set-Cookie`s for a refresh token (FJE's `set_refresh_cookies`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let clock = Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone()));
+    /// use axum::response::IntoResponse;
+    /// use keycard_axum::{Json, JwtConfig};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// let access = jwt.tokens().access("alice").sign().unwrap();
+    /// let refresh = jwt.tokens().refresh("alice").sign().unwrap();
+    /// let cookies = jwt.access_cookies(&access).and(jwt.refresh_cookies(&refresh));
+    /// let response = (cookies, Json(serde_json::json!({"login": true}))).into_response();
+    /// let set: Vec<_> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    /// assert_eq!(set.len(), 4);
+    /// assert!(set[2].starts_with("refresh_token_cookie=") && set[2].contains("; Max-Age=2592000;"));
+    /// ```
     pub fn refresh_cookies<T>(&self, signed: &Signed<T>) -> SetCookies {
         let max_age = (signed.claims.exp - self.inner.tokens.now()).max(0);
         SetCookies(self.inner.cookies.refresh_cookies(&signed.token, signed.claims.csrf.as_deref(), Some(max_age)))
@@ -379,16 +539,50 @@ impl<C: ClaimSet> JwtConfig<C> {
 
     /// `Set-Cookie`s expiring the access and refresh cookies and their CSRF cookies (FJE's
     /// `unset_jwt_cookies`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// use axum::response::IntoResponse;
+    /// use keycard_axum::Json;
+    ///
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// let response = (jwt.unset_cookies(), Json(serde_json::json!({"logout": true}))).into_response();
+    /// let set: Vec<_> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    /// assert_eq!(set.len(), 4);
+    /// assert!(set.iter().all(|c| c.contains("; Max-Age=0;")));
+    /// ```
     pub fn unset_cookies(&self) -> SetCookies {
         SetCookies(self.inner.cookies.unset_jwt_cookies())
     }
 
     /// `Set-Cookie`s expiring the access cookies only.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// let cookies = jwt.unset_access_cookies();
+    /// assert_eq!(cookies.0.len(), 2);
+    /// assert!(cookies.0[0].to_str().unwrap().starts_with("access_token_cookie=;"));
+    /// ```
     pub fn unset_access_cookies(&self) -> SetCookies {
         SetCookies(self.inner.cookies.unset_access_cookies())
     }
 
     /// `Set-Cookie`s expiring the refresh cookies only.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// let cookies = jwt.unset_refresh_cookies();
+    /// assert!(cookies.0[0].to_str().unwrap().starts_with("refresh_token_cookie=;"));
+    /// assert!(cookies.0[1].to_str().unwrap().starts_with("csrf_refresh_token=;"));
+    /// ```
     pub fn unset_refresh_cookies(&self) -> SetCookies {
         SetCookies(self.inner.cookies.unset_refresh_cookies())
     }
@@ -521,12 +715,59 @@ fn check_locations(locations: &[Location]) -> Result<(), ConfigError> {
 impl<C: ClaimSet> JwtConfigBuilder<C> {
     /// Where tokens are looked for, in order (default: headers only). Only a missing token
     /// falls through to the next location; a malformed or invalid one is refused there.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig, Location};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).locations([Location::QueryString, Location::Headers]).build().unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// // No `jwt` parameter: on to the header.
+    /// let req = Request::get("/").header("Authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (200, "alice".to_owned()));
+    /// // A malformed value stops the search there.
+    /// let req = Request::get("/?jwt=junk").header("Authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (401, r#"{"msg":"Not enough segments"}"#.to_owned()));
+    /// # });
+    /// ```
     pub fn locations(mut self, locations: impl IntoIterator<Item = Location>) -> Self {
         self.locations = locations.into_iter().collect();
         self
     }
 
     /// The header holding the token (default `Authorization`, FJE's `JWT_HEADER_NAME`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).header_name("X-Api-Token").build().unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let req = Request::get("/").body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (401, r#"{"msg":"Missing X-Api-Token Header"}"#.to_owned()));
+    /// # });
+    /// ```
     pub fn header_name(mut self, name: impl Into<String>) -> Self {
         self.header_name = name.into();
         self
@@ -534,6 +775,28 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
 
     /// The word before the token in that header (default `Bearer`, compared case-sensitively as
     /// FJE does; empty: the header holds the bare token). FJE's `JWT_HEADER_TYPE`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).header_name("X-Api-Token").header_type("").build().unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// let req = Request::get("/").header("X-Api-Token", token).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (200, "alice".to_owned()));
+    /// # });
+    /// ```
     pub fn header_type(mut self, kind: impl Into<String>) -> Self {
         self.header_type = kind.into();
         self
@@ -541,6 +804,32 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
 
     /// The query parameter (default `jwt`) and the prefix its value must start with (default
     /// none). FJE's `JWT_QUERY_STRING_NAME` and `JWT_QUERY_STRING_VALUE_PREFIX`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig, Location};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone())
+    ///     .locations([Location::QueryString])
+    ///     .query_string("token", "Bearer ")
+    ///     .build()
+    ///     .unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// let req = Request::get(format!("/?token=Bearer%20{token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (200, "alice".to_owned()));
+    /// # });
+    /// ```
     pub fn query_string(mut self, name: impl Into<String>, prefix: impl Into<String>) -> Self {
         self.query_name = name.into();
         self.query_prefix = prefix.into();
@@ -549,6 +838,29 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
 
     /// The JSON body keys of access and refresh tokens (default `access_token`,
     /// `refresh_token`). FJE's `JWT_JSON_KEY` and `JWT_REFRESH_JSON_KEY`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::post};
+    /// use keycard_axum::{Jwt, JwtConfig, Location};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).locations([Location::Json]).json_keys("jwt", "refresh").build().unwrap();
+    /// let app = Router::new().route("/", post(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// let body = serde_json::json!({ "jwt": token }).to_string();
+    /// let req = Request::post("/").header("Content-Type", "application/json").body(Body::from(body)).unwrap();
+    /// assert_eq!(send(&app, req).await, (200, "alice".to_owned()));
+    /// # });
+    /// ```
     pub fn json_keys(mut self, access: impl Into<String>, refresh: impl Into<String>) -> Self {
         self.json_key = access.into();
         self.refresh_json_key = refresh.into();
@@ -556,6 +868,28 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
     }
 
     /// Largest JSON body read for the JSON location (default 64 KiB; larger bodies answer 413).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::post};
+    /// use keycard_axum::{Jwt, JwtConfig, Location};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).locations([Location::Json]).json_body_limit(1024).build().unwrap();
+    /// let app = Router::new().route("/", post(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let body = serde_json::json!({ "access_token": "a".repeat(2048) }).to_string();
+    /// let req = Request::post("/").header("Content-Type", "application/json").body(Body::from(body)).unwrap();
+    /// assert_eq!(send(&app, req).await.0, 413);
+    /// # });
+    /// ```
     pub fn json_body_limit(mut self, bytes: usize) -> Self {
         self.json_body_limit = bytes;
         self
@@ -563,18 +897,88 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
 
     /// Cookie names, paths, attributes and CSRF settings (default FJE's names, with `Secure`
     /// and `SameSite=Lax` on).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{CookieSettings, Jwt, JwtConfig, Location};
+    ///
+    /// let cookies = CookieSettings { access_cookie_name: "session".into(), ..CookieSettings::default() };
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).locations([Location::Cookies]).cookies(cookies).build().unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// let req = Request::get("/").header("Cookie", format!("session={token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (200, "alice".to_owned()));
+    /// # });
+    /// ```
     pub fn cookies(mut self, cookies: CookieSettings) -> Self {
         self.cookies = cookies;
         self
     }
 
     /// The key of the default error bodies (default `msg`, FJE's `JWT_ERROR_MESSAGE_KEY`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens).error_key("error").build().unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let req = Request::get("/").body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (401, r#"{"error":"Missing Authorization Header"}"#.to_owned()));
+    /// # });
+    /// ```
     pub fn error_key(mut self, key: impl Into<String>) -> Self {
         self.error_key = key.into();
         self
     }
 
-    /// The revocation hook, asked about every token that verifies.
+    /// The revocation hook, asked about every token that verifies and passes the route's CSRF,
+    /// type and freshness checks.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig};
+    /// use keycard_token::RevocationList;
+    ///
+    /// let revoked = Arc::new(RevocationList::new());
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).revocation(revoked.clone()).build().unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let signed = tokens.access("alice").sign().unwrap();
+    /// revoked.revoke(signed.claims.jti, signed.claims.exp);
+    /// let req = Request::get("/").header("Authorization", format!("Bearer {}", signed.token)).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (401, r#"{"msg":"Token has been revoked"}"#.to_owned()));
+    /// # });
+    /// ```
     pub fn revocation(mut self, revocation: impl Revocation<C>) -> Self
     where
         C: Sync,
@@ -608,18 +1012,97 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
     }
 
     /// The claims check hook.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{BoxError, ClaimsCheck, Jwt, JwtConfig};
+    /// use keycard_token::Decoded;
+    ///
+    /// struct OnlyAlice;
+    /// impl ClaimsCheck<()> for OnlyAlice {
+    ///     async fn check(&self, token: &Decoded<()>) -> Result<bool, BoxError> {
+    ///         Ok(token.claims.sub == "alice")
+    ///     }
+    /// }
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).claims_check(OnlyAlice).build().unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let token = tokens.access("bob").sign().unwrap().token;
+    /// let req = Request::get("/").header("Authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (400, r#"{"msg":"User claims verification failed"}"#.to_owned()));
+    /// # });
+    /// ```
     pub fn claims_check(mut self, check: impl ClaimsCheck<C>) -> Self {
         self.claims_check = Some(Arc::new(check));
         self
     }
 
     /// The claims check as a plain function of the verified token.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).claims_check_fn(|token| token.claims.sub != "bob").build().unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let token = tokens.access("bob").sign().unwrap().token;
+    /// let req = Request::get("/").header("Authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await.0, 400);
+    /// # });
+    /// ```
     pub fn claims_check_fn(mut self, f: impl Fn(&Decoded<C>) -> bool + Send + Sync + 'static) -> Self {
         self.claims_check = Some(Arc::new(ClaimsCheckFn(f)));
         self
     }
 
     /// Replaces error responses (see [`ErrorHandler`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use axum::{http::StatusCode, response::IntoResponse};
+    /// use keycard_axum::{AuthError, Json, Jwt, JwtConfig};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens)
+    ///     .on_error(|e: &AuthError| {
+    ///         e.is_missing().then(|| (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"err": "log in"}))).into_response())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let req = Request::get("/").body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (401, r#"{"err":"log in"}"#.to_owned()));
+    /// # });
+    /// ```
     pub fn on_error(mut self, handler: impl ErrorHandler) -> Self {
         self.error_handler = Some(Arc::new(handler));
         self
@@ -628,6 +1111,37 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
     /// Sliding sessions (FJE's `implicit_refresh` recipe): when a route authenticated by the
     /// access cookie answers and that token expires within `within`, the layer sets a new access
     /// cookie (same identity and claims, not fresh). Needs the cookie location.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let clock = Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone()));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use std::time::Duration;
+    /// use keycard_axum::{Jwt, JwtConfig, Location};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone())
+    ///     .locations([Location::Cookies])
+    ///     .implicit_refresh(Duration::from_secs(5 * 60))
+    ///     .build()
+    ///     .unwrap();
+    /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+    /// let token = tokens.access("alice").sign().unwrap().token; // 15 minutes
+    /// clock.advance(11 * 60); // 4 minutes left
+    /// let req = Request::get("/").header("Cookie", format!("access_token_cookie={token}")).body(Body::empty()).unwrap();
+    /// let response = tower::ServiceExt::oneshot(app, req).await.unwrap();
+    /// let set = response.headers()["set-cookie"].to_str().unwrap();
+    /// assert!(set.starts_with("access_token_cookie=") && !set.contains(&token));
+    /// # });
+    /// ```
     pub fn implicit_refresh(mut self, within: Duration) -> Self {
         self.implicit_refresh = Some(within);
         self
@@ -636,12 +1150,39 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
     /// The claims of new tokens as a function of the identity (FJE's
     /// `additional_claims_loader`), used by [`JwtConfig::access_token`] and
     /// [`JwtConfig::refresh_token`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Extra { is_admin: bool }
+    ///
+    /// let config = keycard_axum::JwtConfig::<Extra>::builder(tokens)
+    ///     .additional_claims(|identity| Extra { is_admin: identity == "root" })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(config.access_token("root").sign().unwrap().claims.is_admin);
+    /// assert!(!config.access_token("alice").sign().unwrap().claims.is_admin);
+    /// ```
     pub fn additional_claims(mut self, f: impl Fn(&str) -> C + Send + Sync + 'static) -> Self {
         self.additional_claims = Some(Arc::new(f));
         self
     }
 
     /// Checks everything and builds the configuration.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// use std::time::Duration;
+    /// use keycard_axum::JwtConfig;
+    ///
+    /// assert!(JwtConfig::<()>::builder(tokens.clone()).build().is_ok());
+    /// // The implicit refresh re-issues a cookie: without the cookie location it is a mistake.
+    /// assert!(JwtConfig::<()>::builder(tokens).implicit_refresh(Duration::from_secs(60)).build().is_err());
+    /// ```
     pub fn build(self) -> Result<JwtConfig<C>, ConfigError> {
         check_locations(&self.locations)?;
         let header_name = HeaderName::try_from(self.header_name.as_str())
@@ -691,12 +1232,36 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
 
 /// `Set-Cookie` headers, usable as response parts (`(cookies, Json(body))`) or applied to a
 /// [`HeaderMap`] with [`SetCookies::apply`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// use axum::response::IntoResponse;
+/// use keycard_axum::Json;
+///
+/// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+/// let signed = jwt.tokens().access("alice").sign().unwrap();
+/// let response = (jwt.access_cookies(&signed), Json(serde_json::json!({"login": true}))).into_response();
+/// assert_eq!(response.headers().get_all("set-cookie").iter().count(), 2);
+/// ```
 #[derive(Debug, Clone, Default)]
 #[must_use = "add it to a response"]
 pub struct SetCookies(pub Vec<HeaderValue>);
 
 impl SetCookies {
     /// Appends the cookies to `headers`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// use axum::http::HeaderMap;
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// let mut headers = HeaderMap::new();
+    /// jwt.unset_cookies().apply(&mut headers);
+    /// assert_eq!(headers.get_all("set-cookie").iter().count(), 4);
+    /// ```
     pub fn apply(self, headers: &mut HeaderMap) {
         for value in self.0 {
             headers.append(axum::http::header::SET_COOKIE, value);
@@ -704,6 +1269,15 @@ impl SetCookies {
     }
 
     /// These cookies followed by `other`'s.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).build().unwrap();
+    /// let both = jwt.unset_access_cookies().and(jwt.unset_refresh_cookies());
+    /// assert_eq!(both.0, jwt.unset_cookies().0);
+    /// ```
     pub fn and(mut self, other: SetCookies) -> Self {
         self.0.extend(other.0);
         self

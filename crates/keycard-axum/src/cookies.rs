@@ -28,6 +28,10 @@ pub enum SameSite {
 
 impl SameSite {
     /// The attribute value: `Strict`, `Lax` or `None`.
+    ///
+    /// ```
+    /// assert_eq!(keycard_axum::SameSite::None.as_str(), "None");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             SameSite::Strict => "Strict",

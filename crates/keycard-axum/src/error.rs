@@ -79,6 +79,12 @@ impl std::error::Error for AuthError {}
 
 impl AuthError {
     /// The human-readable message sent as `{"msg": ...}`.
+    ///
+    /// ```
+    /// use keycard_axum::AuthError;
+    /// use keycard_token::TokenType;
+    /// assert_eq!(AuthError::WrongTokenType { expected: TokenType::Refresh }.message(), "Only refresh tokens are allowed");
+    /// ```
     pub fn message(&self) -> Cow<'_, str> {
         match self {
             AuthError::Missing(msg) | AuthError::Malformed(msg) => Cow::Borrowed(msg),
@@ -99,16 +105,36 @@ impl AuthError {
     }
 
     /// Whether this is an expired token (FJE's `expired_token_loader` case).
+    ///
+    /// ```
+    /// use keycard_axum::AuthError;
+    /// use keycard_token::TokenError;
+    /// assert!(AuthError::InvalidToken(TokenError::Expired).is_expired());
+    /// assert!(!AuthError::InvalidToken(TokenError::InvalidSignature).is_expired());
+    /// ```
     pub fn is_expired(&self) -> bool {
         matches!(self, AuthError::InvalidToken(TokenError::Expired))
     }
 
     /// Whether no token was found at all (what an optional route tolerates).
+    ///
+    /// ```
+    /// use keycard_axum::AuthError;
+    /// assert!(AuthError::Missing("Missing Authorization Header".into()).is_missing());
+    /// assert!(!AuthError::Malformed("Bad Authorization header".into()).is_missing());
+    /// ```
     pub fn is_missing(&self) -> bool {
         matches!(self, AuthError::Missing(_))
     }
 
     /// The status of the default response.
+    ///
+    /// ```
+    /// use keycard_axum::AuthError;
+    /// assert_eq!(AuthError::ClaimsVerificationFailed.status(), 400);
+    /// assert_eq!(AuthError::Forbidden("Admins only!".into()).status(), 403);
+    /// assert_eq!(AuthError::HookFailed.status(), 503);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             AuthError::ClaimsVerificationFailed => StatusCode::BAD_REQUEST,
@@ -122,6 +148,16 @@ impl AuthError {
     /// The `WWW-Authenticate` challenge (RFC 6750 §3): no error code when no credentials were
     /// sent, `invalid_request` for a malformed request, `invalid_token` for a refused token and
     /// `insufficient_scope` for a guard's refusal. `None` for the 5xx answers.
+    ///
+    /// ```
+    /// use keycard_axum::AuthError;
+    /// assert_eq!(AuthError::Missing("Missing Authorization Header".into()).challenge().unwrap(), "Bearer");
+    /// assert_eq!(
+    ///     AuthError::CsrfMissing.challenge().unwrap(),
+    ///     r#"Bearer error="invalid_request", error_description="Missing CSRF token""#
+    /// );
+    /// assert!(AuthError::HookFailed.challenge().is_none());
+    /// ```
     pub fn challenge(&self) -> Option<HeaderValue> {
         let code = match self {
             AuthError::Missing(_) => return Some(HeaderValue::from_static("Bearer")),
@@ -143,6 +179,13 @@ impl AuthError {
     }
 
     /// The default response with the message under `key`.
+    ///
+    /// ```
+    /// use keycard_axum::AuthError;
+    /// let response = AuthError::FreshTokenRequired.response_with_key("error");
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// ```
     pub fn response_with_key(&self, key: &str) -> Response {
         let mut body = serde_json::Map::new();
         body.insert(key.to_owned(), self.message().into_owned().into());
@@ -191,6 +234,15 @@ where
 
 /// The rejection of every keycard extractor: the [`AuthError`] and how the route's
 /// configuration answers it.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use keycard_axum::{AuthError, AuthRejection};
+///
+/// let rejection = AuthRejection::from(AuthError::Revoked);
+/// assert_eq!(rejection.error(), &AuthError::Revoked);
+/// assert_eq!(rejection.into_response().status(), 401);
+/// ```
 #[derive(Clone)]
 pub struct AuthRejection {
     error: AuthError,
@@ -210,16 +262,32 @@ impl AuthRejection {
     }
 
     /// A rejection answered with the defaults.
+    ///
+    /// ```
+    /// use axum::response::IntoResponse;
+    /// use keycard_axum::{AuthError, AuthRejection};
+    /// assert_eq!(AuthRejection::plain(AuthError::HookFailed).into_response().status(), 503);
+    /// ```
     pub fn plain(error: AuthError) -> Self {
         Self { error, handler: None, key: Arc::from("msg") }
     }
 
     /// Why the request was refused.
+    ///
+    /// ```
+    /// use keycard_axum::{AuthError, AuthRejection};
+    /// assert!(AuthRejection::plain(AuthError::Revoked).error().status() == 401);
+    /// ```
     pub fn error(&self) -> &AuthError {
         &self.error
     }
 
     /// The error, giving up the configured response.
+    ///
+    /// ```
+    /// use keycard_axum::{AuthError, AuthRejection};
+    /// assert_eq!(AuthRejection::plain(AuthError::CsrfMismatch).into_error(), AuthError::CsrfMismatch);
+    /// ```
     pub fn into_error(self) -> AuthError {
         self.error
     }

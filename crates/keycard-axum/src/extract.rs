@@ -44,6 +44,30 @@ pub struct Jwt<C = ()> {
 
 impl<C> Jwt<C> {
     /// The identity (FJE's `get_jwt_identity()`), parsed into any [`FromStr`](std::str::FromStr) type.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+    /// let app = Router::new()
+    ///     .route("/", get(|jwt: Jwt| async move { (jwt.identity::<i64>().unwrap() + 1).to_string() }))
+    ///     .layer(jwt.layer());
+    /// let token = tokens.access(41).sign().unwrap().token;
+    /// let req = Request::get("/").header("Authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (200, "42".to_owned()));
+    /// # });
+    /// ```
     pub fn identity<I: std::str::FromStr>(&self) -> Result<I, I::Err> {
         self.claims.identity()
     }
@@ -59,14 +83,96 @@ impl<C> Deref for Jwt<C> {
 
 /// A valid access token that is fresh (FJE's `@jwt_required(fresh=True)`), for sensitive
 /// operations such as changing a password.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+/// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+/// #     let status = response.status().as_u16();
+/// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+/// #     (status, String::from_utf8(body.to_vec()).unwrap())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use axum::{Router, body::Body, http::Request, routing::get};
+/// use keycard_axum::{FreshJwt, JwtConfig};
+///
+/// async fn change_password(jwt: FreshJwt) -> String {
+///     format!("password of {} changed", jwt.sub)
+/// }
+///
+/// let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+/// let app = Router::new().route("/", get(change_password)).layer(jwt.layer());
+/// let bearer = |token: String| Request::get("/").header("Authorization", format!("Bearer {token}"));
+/// let stale = tokens.access("alice").sign().unwrap().token;
+/// let fresh = tokens.access("alice").fresh(true).sign().unwrap().token;
+/// assert_eq!(send(&app, bearer(stale).body(Body::empty()).unwrap()).await, (401, r#"{"msg":"Fresh token required"}"#.to_owned()));
+/// assert_eq!(send(&app, bearer(fresh).body(Body::empty()).unwrap()).await.0, 200);
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct FreshJwt<C = ()>(pub Jwt<C>);
 
 /// A valid refresh token (FJE's `@jwt_required(refresh=True)`), for the refresh endpoint.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+/// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+/// #     let status = response.status().as_u16();
+/// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+/// #     (status, String::from_utf8(body.to_vec()).unwrap())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use axum::{Router, body::Body, http::Request, routing::post};
+/// use keycard_axum::{IssueError, Json, JwtConfig, RefreshJwt};
+///
+/// let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+/// let config = jwt.clone();
+/// let refresh = move |old: RefreshJwt| async move {
+///     let signed = config.tokens().access(&old.sub).sign()?;
+///     Ok::<_, IssueError>(Json(serde_json::json!({ "access_token": signed.token })))
+/// };
+/// let app = Router::new().route("/refresh", post(refresh)).layer(jwt.layer());
+/// let bearer = |token: String| Request::post("/refresh").header("Authorization", format!("Bearer {token}"));
+/// let access = tokens.access("alice").sign().unwrap().token;
+/// let (status, body) = send(&app, bearer(access).body(Body::empty()).unwrap()).await;
+/// assert_eq!((status, body.as_str()), (401, r#"{"msg":"Only refresh tokens are allowed"}"#));
+/// let refresh = tokens.refresh("alice").sign().unwrap().token;
+/// assert_eq!(send(&app, bearer(refresh).body(Body::empty()).unwrap()).await.0, 200);
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct RefreshJwt<C = ()>(pub Jwt<C>);
 
 /// A valid token of either type (FJE's `@jwt_required(verify_type=False)`).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+/// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+/// #     let status = response.status().as_u16();
+/// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+/// #     (status, String::from_utf8(body.to_vec()).unwrap())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use axum::{Router, body::Body, http::Request, routing::get};
+/// use keycard_axum::{AnyJwt, JwtConfig};
+///
+/// let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+/// let app = Router::new()
+///     .route("/", get(|jwt: AnyJwt| async move { jwt.token_type.as_str() }))
+///     .layer(jwt.layer());
+/// let refresh = tokens.refresh("alice").sign().unwrap().token;
+/// let req = Request::get("/").header("Authorization", format!("Bearer {refresh}")).body(Body::empty()).unwrap();
+/// assert_eq!(send(&app, req).await, (200, "refresh".to_owned()));
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct AnyJwt<C = ()>(pub Jwt<C>);
 
@@ -182,6 +288,46 @@ pub trait LoadUser<S, C = ()>: Sized + Send + Sync + 'static {
 
 /// The user of a valid access token (FJE's `current_user`), loaded by [`LoadUser`], with the
 /// token.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+/// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+/// #     let status = response.status().as_u16();
+/// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+/// #     (status, String::from_utf8(body.to_vec()).unwrap())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use axum::{Router, body::Body, http::Request, routing::get};
+/// use keycard_axum::{BoxError, CurrentUser, Jwt, JwtConfig, LoadUser};
+///
+/// #[derive(Clone)]
+/// struct AppState { users: Vec<(i64, &'static str)> }
+///
+/// struct User { name: &'static str }
+///
+/// impl LoadUser<AppState> for User {
+///     async fn load(jwt: &Jwt, state: &AppState) -> Result<Option<Self>, BoxError> {
+///         let id: i64 = jwt.identity()?;
+///         Ok(state.users.iter().find(|(i, _)| *i == id).map(|(_, name)| User { name }))
+///     }
+/// }
+///
+/// let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+/// let app = Router::new()
+///     .route("/", get(|CurrentUser(user, _): CurrentUser<User>| async move { user.name }))
+///     .layer(jwt.layer())
+///     .with_state(AppState { users: vec![(1, "alice")] });
+/// let bearer = |id: i64| {
+///     let token = tokens.access(id).sign().unwrap().token;
+///     Request::get("/").header("Authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()
+/// };
+/// assert_eq!(send(&app, bearer(1)).await, (200, "alice".to_owned()));
+/// assert_eq!(send(&app, bearer(2)).await, (401, r#"{"msg":"Error loading the user 2"}"#.to_owned()));
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct CurrentUser<U, C = ()>(pub U, pub Jwt<C>);
 
@@ -241,6 +387,42 @@ pub trait Guard: Send + Sync + 'static {
 }
 
 /// A valid access token that passes guard `G`.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+/// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+/// #     let status = response.status().as_u16();
+/// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+/// #     (status, String::from_utf8(body.to_vec()).unwrap())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use axum::{Router, body::Body, http::Request, routing::get};
+/// use keycard_axum::{AuthError, Guard, Jwt, JwtConfig, Require};
+///
+/// #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+/// struct Claims { is_administrator: bool }
+///
+/// struct Admin;
+/// impl Guard for Admin {
+///     type Claims = Claims;
+///     fn check(jwt: &Jwt<Claims>) -> Result<(), AuthError> {
+///         if jwt.is_administrator { Ok(()) } else { Err(AuthError::Forbidden("Admins only!".into())) }
+///     }
+/// }
+///
+/// let jwt = JwtConfig::<Claims>::builder(tokens.clone()).build().unwrap();
+/// let app = Router::new().route("/", get(|admin: Require<Admin>| async move { admin.sub.clone() })).layer(jwt.layer());
+/// let bearer = |is_administrator: bool| {
+///     let token = tokens.access("alice").claims(Claims { is_administrator }).sign().unwrap().token;
+///     Request::get("/").header("Authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()
+/// };
+/// assert_eq!(send(&app, bearer(true)).await, (200, "alice".to_owned()));
+/// assert_eq!(send(&app, bearer(false)).await, (403, r#"{"msg":"Admins only!"}"#.to_owned()));
+/// # });
+/// ```
 pub struct Require<G: Guard>(pub Jwt<G::Claims>, pub PhantomData<G>);
 
 impl<G: Guard> Deref for Require<G> {

@@ -25,6 +25,17 @@ use serde::de::DeserializeOwned;
 pub struct Json<T>(pub T);
 
 /// Why a JSON body was refused.
+///
+/// ```
+/// use keycard_axum::{JsonRejection, parse_json};
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Login { username: String }
+///
+/// let err = parse_json::<Login>(br#"{"user": "alice"}"#).unwrap_err();
+/// assert_eq!(err, JsonRejection::BadRequest("Invalid request body: missing field `username`".into()));
+/// assert_eq!(err.status(), 400);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JsonRejection {
@@ -41,6 +52,12 @@ pub enum JsonRejection {
 
 impl JsonRejection {
     /// The status of the response.
+    ///
+    /// ```
+    /// use keycard_axum::JsonRejection;
+    /// assert_eq!(JsonRejection::UnsupportedMediaType.status(), 415);
+    /// assert_eq!(JsonRejection::TooLarge.status(), 413);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             JsonRejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -85,6 +102,17 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 }
 
 /// Parses a JSON request body into `T`, describing any failure in a client-facing message.
+///
+/// ```
+/// use keycard_axum::parse_json;
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Login { username: String }
+///
+/// assert_eq!(parse_json::<Login>(br#"{"username": "alice"}"#).unwrap().username, "alice");
+/// let err = parse_json::<Login>(br#"{"username": 5}"#).unwrap_err();
+/// assert_eq!(err.to_string(), "Invalid request body: field `username`: invalid type: integer `5`, expected a string");
+/// ```
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonRejection> {
     // Request bodies are objects; serde would also map a JSON array onto a struct.
     let first = bytes.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));

@@ -25,6 +25,19 @@ pub(crate) struct JsonBody(pub(crate) Bytes);
 pub(crate) struct RefreshSlot<C>(pub(crate) Mutex<Option<Claims<C>>>);
 
 /// Installs a [`JwtConfig`]: `router.layer(config.layer())`. See [`JwtConfig::layer`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// use axum::{Router, routing::get};
+/// use keycard_axum::{Jwt, JwtConfig, JwtLayer};
+///
+/// let jwt = JwtConfig::<()>::builder(tokens).build().unwrap();
+/// let layer: JwtLayer<()> = jwt.layer();
+/// let app: Router = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(layer);
+/// # let _ = app;
+/// ```
 pub struct JwtLayer<C> {
     config: JwtConfig<C>,
 }
@@ -40,6 +53,34 @@ impl<C: ClaimSet> JwtConfig<C> {
     /// use (the innermost layer wins, so a route can override its router). It also reads JSON
     /// bodies when the JSON location is configured, and does the implicit refresh when
     /// configured.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+    /// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    /// #     let status = response.status().as_u16();
+    /// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    /// #     (status, String::from_utf8(body.to_vec()).unwrap())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use keycard_axum::{Jwt, JwtConfig, Location};
+    ///
+    /// let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+    /// let query_only = jwt.with_locations([Location::QueryString]).unwrap();
+    /// let app = Router::new()
+    ///     .route("/", get(|jwt: Jwt| async move { jwt.sub.clone() }))
+    ///     .route("/download", get(|jwt: Jwt| async move { jwt.sub.clone() }).layer(query_only.layer()))
+    ///     .layer(jwt.layer());
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// let req = Request::get(format!("/download?jwt={token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await, (200, "alice".to_owned()));
+    /// let req = Request::get(format!("/?jwt={token}")).body(Body::empty()).unwrap();
+    /// assert_eq!(send(&app, req).await.0, 401);
+    /// # });
+    /// ```
     pub fn layer(&self) -> JwtLayer<C> {
         JwtLayer { config: self.clone() }
     }
@@ -54,6 +95,19 @@ impl<S, C> Layer<S> for JwtLayer<C> {
 }
 
 /// The service of [`JwtLayer`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// use axum::{Router, routing::get};
+/// use keycard_axum::JwtConfig;
+/// use tower::Layer;
+///
+/// let jwt = JwtConfig::<()>::builder(tokens).build().unwrap();
+/// let service = jwt.layer().layer(Router::new().route("/", get(|| async { "ok" })));
+/// let _: keycard_axum::JwtService<Router, ()> = service;
+/// ```
 pub struct JwtService<S, C> {
     inner: S,
     config: JwtConfig<C>,

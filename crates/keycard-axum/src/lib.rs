@@ -108,9 +108,32 @@ pub use extract::{AnyJwt, CurrentUser, FreshJwt, Guard, Jwt, LoadUser, RefreshJw
 pub use json::{Json, JsonRejection, parse_json};
 pub use layer::{JwtLayer, JwtService};
 
-/// Largest `Authorization` header looked at; anything longer is refused before decoding. Room
-/// for `Bearer ` and the longest token keycard-token issues ([`keycard_token::MAX_TOKEN_LEN`]),
-/// so every issued token passes this check.
+/// The longest `Authorization` value a token keycard-token issues can need: `Bearer ` and
+/// [`keycard_token::MAX_TOKEN_LEN`]. The extractors refuse a longer token ("Token is too large")
+/// before decoding it; the header value itself may be up to 512 bytes longer, for other
+/// comma-separated credentials beside the token (`Basic ..., Bearer <JWT>`, which FJE accepts).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+/// # async fn send(app: &axum::Router, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+/// #     let response = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+/// #     let status = response.status().as_u16();
+/// #     let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+/// #     (status, String::from_utf8(body.to_vec()).unwrap())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use axum::{Router, body::Body, http::Request, routing::get};
+/// use keycard_axum::{Jwt, JwtConfig, MAX_AUTHORIZATION_LEN};
+///
+/// let jwt = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+/// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
+/// let too_long = "a".repeat(MAX_AUTHORIZATION_LEN + 1 - "Bearer ".len()); // longer than any token
+/// let req = Request::get("/").header("Authorization", format!("Bearer {too_long}")).body(Body::empty()).unwrap();
+/// assert_eq!(send(&app, req).await, (401, r#"{"msg":"Token is too large"}"#.to_owned()));
+/// # });
+/// ```
 pub const MAX_AUTHORIZATION_LEN: usize = "Bearer ".len() + keycard_token::MAX_TOKEN_LEN;
 
 #[cfg(test)]

@@ -8,6 +8,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 /// Whether a token grants access to resources or only the right to get a new access token.
+///
+/// ```
+/// use keycard_token::TokenType;
+/// assert_eq!(TokenType::default(), TokenType::Access);
+/// assert_eq!(serde_json::to_string(&TokenType::Refresh).unwrap(), r#""refresh""#);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenType {
@@ -59,6 +65,12 @@ impl Default for Fresh {
 
 impl Fresh {
     /// Whether the token is fresh at `now` (seconds since the epoch). No leeway, as in FJE.
+    ///
+    /// ```
+    /// use keycard_token::Fresh;
+    /// assert!(Fresh::Until(1_000.0).is_fresh_at(999));
+    /// assert!(!Fresh::Bool(false).is_fresh_at(0));
+    /// ```
     pub fn is_fresh_at(self, now: i64) -> bool {
         match self {
             Fresh::Bool(fresh) => fresh,
@@ -105,6 +117,12 @@ impl<'de> Deserialize<'de> for Fresh {
 }
 
 /// The `aud` claim: one audience or several (RFC 7519 §4.1.3).
+///
+/// ```
+/// use keycard_token::Audience;
+/// assert_eq!(Audience::from("mobile"), Audience::One("mobile".into()));
+/// assert_eq!(serde_json::to_string(&Audience::Many(vec!["a".into(), "b".into()])).unwrap(), r#"["a","b"]"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Audience {
@@ -127,6 +145,12 @@ impl Audience {
     }
 
     /// The audiences.
+    ///
+    /// ```
+    /// use keycard_token::Audience;
+    /// let aud = Audience::Many(vec!["web".into(), "mobile".into()]);
+    /// assert_eq!(aud.iter().collect::<Vec<_>>(), ["web", "mobile"]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         let slice: &[String] = match self {
             Audience::One(a) => std::slice::from_ref(a),
@@ -155,6 +179,15 @@ impl From<Vec<String>> for Audience {
 }
 
 /// Claim names keycard writes itself; an application's claims type may not use them.
+///
+/// ```
+/// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// use keycard_token::{RESERVED_CLAIMS, TokenError};
+/// assert!(RESERVED_CLAIMS.contains(&"exp"));
+/// let err = tokens.access("alice").claims(serde_json::json!({"exp": 0})).sign().unwrap_err();
+/// assert_eq!(err, TokenError::Reserved);
+/// ```
 pub const RESERVED_CLAIMS: [&str; 10] = ["sub", "iat", "nbf", "exp", "jti", "type", "fresh", "csrf", "iss", "aud"];
 
 /// The claims of a token: the registered claims in Flask-JWT-Extended 4's format, and `C`, the
@@ -225,11 +258,27 @@ impl<C> Claims<C> {
     }
 
     /// Whether the token is fresh at `now` (see [`Fresh`]).
+    ///
+    /// ```
+    /// # let claims: keycard_token::Claims = serde_json::from_str(
+    /// #   r#"{"sub":"7","iat":1,"exp":2,"jti":"0d6f1a4e-9e4c-4d62-8d40-6d9f4f1f3b1e","fresh":100}"#).unwrap();
+    /// // `"fresh": 100`: fresh until that time, no leeway.
+    /// assert!(claims.is_fresh_at(100));
+    /// assert!(!claims.is_fresh_at(101));
+    /// ```
     pub fn is_fresh_at(&self, now: i64) -> bool {
         self.fresh.is_fresh_at(now)
     }
 
     /// The same registered claims with other application claims.
+    ///
+    /// ```
+    /// # let claims: keycard_token::Claims = serde_json::from_str(
+    /// #   r#"{"sub":"7","iat":1,"exp":2,"jti":"0d6f1a4e-9e4c-4d62-8d40-6d9f4f1f3b1e","fresh":100}"#).unwrap();
+    /// let tagged = claims.map_extra(|()| "tag");
+    /// assert_eq!(*tagged, "tag");
+    /// assert_eq!(tagged.sub, "7");
+    /// ```
     pub fn map_extra<D>(self, f: impl FnOnce(C) -> D) -> Claims<D> {
         Claims {
             sub: self.sub,

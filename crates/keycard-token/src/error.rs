@@ -2,6 +2,16 @@
 
 /// Why a token was refused. The messages are fixed text: they never echo a value taken from the
 /// token, so a forged token cannot inject content into responses or logs.
+///
+/// ```
+/// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// use keycard_token::TokenError;
+/// let err = tokens.verify::<()>("not-a-jwt").unwrap_err();
+/// assert_eq!(err, TokenError::NotEnoughSegments);
+/// assert_eq!(err.to_string(), "Not enough segments");
+/// assert_eq!(TokenError::MissingClaim("csrf").to_string(), "Missing claim: csrf");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
@@ -30,7 +40,8 @@ pub enum TokenError {
     /// The signature is not strict base64url or does not match.
     #[error("Signature verification failed")]
     InvalidSignature,
-    /// The payload is not strict base64url of JSON with exactly keycard's claims, well typed.
+    /// The payload is not strict base64url of a JSON object with keycard's claims, well typed
+    /// (claims neither keycard nor the application's type knows are ignored).
     #[error("Invalid payload string")]
     InvalidPayload,
     /// A claim has a value out of range or empty.
@@ -63,7 +74,7 @@ pub enum TokenError {
     /// When issuing: the application's claims use a name keycard writes itself
     /// ([`crate::RESERVED_CLAIMS`]), or are not a JSON object; or an extra header names a
     /// parameter keycard manages (`alg`, `typ`, `kid`) or never writes (`jku`, `jwk`, `x5u`,
-    /// `x5c`, `crit`).
+    /// `x5c`, `x5t#S256`, `crit`).
     #[error("Additional claims or headers would overwrite reserved ones")]
     Reserved,
     /// When issuing: the identity is empty once converted to text.
@@ -72,6 +83,12 @@ pub enum TokenError {
 }
 
 /// Why a key configuration was refused.
+///
+/// ```
+/// use keycard_token::{KeyError, Keys};
+/// let err = Keys::hmac_sha256(b"too short").unwrap_err();
+/// assert!(matches!(err, KeyError::SecretTooShort { len: 9, min: 32 }));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {

@@ -9,9 +9,23 @@ use aws_lc_rs::hmac;
 use crate::KeyError;
 
 /// Shortest HMAC secret accepted: 256 bits, the output size of SHA-256 (RFC 7518 §3.2).
+///
+/// ```
+/// use keycard_token::{Keys, MIN_HMAC_SECRET_LEN};
+/// assert!(Keys::hmac_sha256(&[7; MIN_HMAC_SECRET_LEN]).is_ok());
+/// assert!(Keys::hmac_sha256(&[7; MIN_HMAC_SECRET_LEN - 1]).is_err());
+/// ```
 pub const MIN_HMAC_SECRET_LEN: usize = 32;
 
 /// The JWS algorithms keycard can sign and verify with.
+///
+/// ```
+/// use keycard_token::Algorithm;
+/// let alg: Algorithm = "HS512".parse().unwrap();
+/// assert_eq!(alg, Algorithm::HS512);
+/// assert!("none".parse::<Algorithm>().is_err());
+/// assert!("hs256".parse::<Algorithm>().is_err()); // case-sensitive
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     /// HMAC with SHA-256 (the default).
@@ -24,6 +38,10 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// The `alg` header value, exactly as RFC 7518 spells it (comparison is case-sensitive).
+    ///
+    /// ```
+    /// assert_eq!(keycard_token::Algorithm::HS384.as_str(), "HS384");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::HS256 => "HS256",
@@ -80,6 +98,17 @@ impl Key {
 /// The key set tokens are signed and verified with. The first key signs; a token is verified only
 /// by the key whose `kid` it names (or the key without a `kid` when it names none), and only with
 /// that key's algorithm.
+///
+/// ```
+/// use std::sync::Arc;
+/// use keycard_token::{Algorithm, Keys, SystemClock, TokenSettings, Tokens};
+///
+/// let keys = Keys::hmac(Algorithm::HS384, &[7; 48]).unwrap();
+/// let tokens = Tokens::new(keys, TokenSettings::default(), Arc::new(SystemClock));
+/// let decoded = tokens.decode::<()>(&tokens.access("alice").sign().unwrap().token).unwrap();
+/// assert_eq!(decoded.header.alg, Algorithm::HS384);
+/// assert_eq!(decoded.header.kid, None);
+/// ```
 pub struct Keys {
     pub(crate) keys: Vec<Key>,
 }
@@ -93,17 +122,42 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     /// HS256 with `secret`, which must be at least [`MIN_HMAC_SECRET_LEN`] bytes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use keycard_token::{Keys, SystemClock, TokenError, TokenSettings, Tokens};
+    ///
+    /// let ours = Tokens::new(Keys::hmac_sha256(&[7; 32]).unwrap(), TokenSettings::default(), Arc::new(SystemClock));
+    /// let theirs = Tokens::new(Keys::hmac_sha256(&[8; 32]).unwrap(), TokenSettings::default(), Arc::new(SystemClock));
+    /// let token = theirs.access("alice").sign().unwrap().token;
+    /// assert_eq!(ours.verify::<()>(&token).unwrap_err(), TokenError::InvalidSignature);
+    /// ```
     pub fn hmac_sha256(secret: &[u8]) -> Result<Self, KeyError> {
         Self::hmac(Algorithm::HS256, secret)
     }
 
     /// An HMAC key for `alg` with `secret`, which must be at least [`MIN_HMAC_SECRET_LEN`] bytes.
+    ///
+    /// ```
+    /// use keycard_token::{Algorithm, KeyError, Keys};
+    /// assert!(Keys::hmac(Algorithm::HS512, &[7; 64]).is_ok());
+    /// assert!(matches!(Keys::hmac(Algorithm::HS512, &[7; 31]), Err(KeyError::SecretTooShort { len: 31, .. })));
+    /// ```
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
         Ok(Self { keys: vec![Key::hmac(None, alg, secret)?] })
     }
 
-    /// Adds a key selected by tokens whose header names `kid` (for key rotation: old tokens keep
-    /// verifying under their `kid` while new ones are signed by the first key).
+    /// Adds a verification key selected by tokens whose header names `kid`, such as tokens of
+    /// another issuer that writes one (FJE's `additional_headers={"kid": ...}`). New tokens are
+    /// still signed by the first key, which has no `kid`: keycard does not yet sign with a `kid`,
+    /// so its own tokens always select the first key.
+    ///
+    /// ```
+    /// use keycard_token::{Algorithm, KeyError, Keys};
+    /// let keys = Keys::hmac_sha256(&[1; 32]).unwrap().with_hmac_key("flask-2024", Algorithm::HS512, &[2; 64]).unwrap();
+    /// let again = keys.with_hmac_key("flask-2024", Algorithm::HS256, &[3; 32]);
+    /// assert!(matches!(again, Err(KeyError::DuplicateKid)));
+    /// ```
     pub fn with_hmac_key(mut self, kid: &str, alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
         if kid.is_empty() || self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
             return Err(KeyError::DuplicateKid);

@@ -15,6 +15,18 @@ use uuid::Uuid;
 use crate::Claims;
 
 /// Revoked `jti`s and session ids with the time each may be forgotten.
+///
+/// ```
+/// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// use keycard_token::RevocationList;
+/// let signed = tokens.access("alice").sign().unwrap();
+/// let revoked = RevocationList::new();
+/// revoked.revoke(signed.claims.jti, signed.claims.exp);
+/// assert!(revoked.is_revoked(&signed.claims));
+/// assert_eq!(revoked.purge_expired(signed.claims.exp), 1); // the token has expired anyway
+/// assert!(revoked.is_empty());
+/// ```
 #[derive(Debug, Default)]
 pub struct RevocationList {
     ids: RwLock<HashMap<u128, i64, BuildHasherDefault<UuidHasher>>>,
@@ -22,11 +34,27 @@ pub struct RevocationList {
 
 impl RevocationList {
     /// An empty list.
+    ///
+    /// ```
+    /// assert!(keycard_token::RevocationList::new().is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Revokes `id` (a `jti` or a session id) until `until` (seconds since the epoch).
+    /// Revokes `id` (a `jti` or a session id) until `until` (seconds since the epoch), keeping
+    /// the later time if `id` is already revoked. `until` is when no token it matches can verify
+    /// any more: a token's `exp`, plus the leeway when one is configured.
+    ///
+    /// ```
+    /// use keycard_token::{RevocationList, Uuid};
+    /// let list = RevocationList::new();
+    /// let jti = Uuid::new_v4();
+    /// list.revoke(jti, 200);
+    /// list.revoke(jti, 100); // the later time is kept
+    /// assert_eq!(list.purge_expired(150), 0);
+    /// assert!(list.contains(&jti));
+    /// ```
     pub fn revoke(&self, id: Uuid, until: i64) {
         let mut ids = self.ids.write();
         let entry = ids.entry(id.as_u128()).or_insert(until);
@@ -34,6 +62,13 @@ impl RevocationList {
     }
 
     /// Revokes many ids at once (loading at start-up).
+    ///
+    /// ```
+    /// use keycard_token::{RevocationList, Uuid};
+    /// let list = RevocationList::new();
+    /// list.extend([(Uuid::new_v4(), 100), (Uuid::new_v4(), 200)]);
+    /// assert_eq!(list.len(), 2);
+    /// ```
     pub fn extend(&self, entries: impl IntoIterator<Item = (Uuid, i64)>) {
         let mut ids = self.ids.write();
         for (id, until) in entries {
@@ -43,22 +78,58 @@ impl RevocationList {
     }
 
     /// Whether `id` is revoked.
+    ///
+    /// ```
+    /// use keycard_token::{RevocationList, Uuid};
+    /// let list = RevocationList::new();
+    /// let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    /// list.revoke(a, 100);
+    /// assert!(list.contains(&a));
+    /// assert!(!list.contains(&b));
+    /// ```
     pub fn contains(&self, id: &Uuid) -> bool {
         self.ids.read().contains_key(&id.as_u128())
     }
 
     /// Whether the token with `claims` is revoked by its `jti`.
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let list = keycard_token::RevocationList::new();
+    /// let signed = tokens.access("alice").sign().unwrap();
+    /// assert!(!list.is_revoked(&signed.claims));
+    /// list.revoke(signed.claims.jti, signed.claims.exp);
+    /// assert!(list.is_revoked(&signed.claims));
+    /// ```
     pub fn is_revoked<C>(&self, claims: &Claims<C>) -> bool {
         self.contains(&claims.jti)
     }
 
     /// Whether any of `ids` is revoked (a token's `jti` and its session id, say), under one lock.
+    ///
+    /// ```
+    /// use keycard_token::{RevocationList, Uuid};
+    /// let list = RevocationList::new();
+    /// let (jti, session) = (Uuid::new_v4(), Uuid::now_v7());
+    /// assert!(!list.any_revoked([&jti, &session]));
+    /// list.revoke(session, 100);
+    /// assert!(list.any_revoked([&jti, &session]));
+    /// ```
     pub fn any_revoked<'a>(&self, ids: impl IntoIterator<Item = &'a Uuid>) -> bool {
         let list = self.ids.read();
         ids.into_iter().any(|id| list.contains_key(&id.as_u128()))
     }
 
     /// Forgets entries whose time has passed at `now`; returns how many were dropped.
+    ///
+    /// ```
+    /// use keycard_token::{RevocationList, Uuid};
+    /// let list = RevocationList::new();
+    /// list.extend([(Uuid::new_v4(), 100), (Uuid::new_v4(), 200)]);
+    /// assert_eq!(list.purge_expired(100), 1);
+    /// assert_eq!(list.len(), 1);
+    /// ```
     pub fn purge_expired(&self, now: i64) -> usize {
         let mut ids = self.ids.write();
         let before = ids.len();
@@ -67,11 +138,24 @@ impl RevocationList {
     }
 
     /// Number of revoked ids held.
+    ///
+    /// ```
+    /// let list = keycard_token::RevocationList::new();
+    /// list.revoke(keycard_token::Uuid::new_v4(), 100);
+    /// assert_eq!(list.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.ids.read().len()
     }
 
     /// Whether no id is revoked.
+    ///
+    /// ```
+    /// let list = keycard_token::RevocationList::new();
+    /// assert!(list.is_empty());
+    /// list.revoke(keycard_token::Uuid::new_v4(), 100);
+    /// assert!(!list.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

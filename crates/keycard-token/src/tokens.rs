@@ -16,15 +16,48 @@ use crate::{Algorithm, Audience, Claims, Clock, Fresh, Keys, TokenError, TokenTy
 /// Longest token accepted for decoding, in bytes, and longest token [`Tokens::encode`] issues:
 /// what keycard signs, it also accepts. keycard's own tokens are well under 1 KiB, and under
 /// 4 KiB with the most roles the server allows.
+///
+/// ```
+/// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// use keycard_token::{MAX_TOKEN_LEN, TokenError};
+/// let too_long = "a".repeat(MAX_TOKEN_LEN + 1);
+/// assert_eq!(tokens.verify::<()>(&too_long).unwrap_err(), TokenError::TooLarge);
+/// let big_claims = serde_json::json!({ "blob": "x".repeat(MAX_TOKEN_LEN) });
+/// assert_eq!(tokens.access("alice").claims(big_claims).sign().unwrap_err(), TokenError::TooLarge);
+/// ```
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// Largest accepted `NumericDate`: 9999-12-31T23:59:59Z. Keeps time arithmetic far from overflow.
+///
+/// ```
+/// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// use std::time::Duration;
+/// use keycard_token::MAX_TIMESTAMP;
+/// let signed = tokens.access("alice").expires_in(Duration::MAX).sign().unwrap();
+/// assert_eq!(signed.claims.exp, MAX_TIMESTAMP);
+/// assert!(tokens.verify::<()>(&signed.token).is_ok());
+/// ```
 pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 
 /// Largest accepted leeway for `exp`/`nbf`/`iat` checks.
 const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
 /// Lifetimes, clock tolerance and the optional claims written into (and demanded from) tokens.
+///
+/// ```
+/// use std::time::Duration;
+/// use keycard_token::TokenSettings;
+///
+/// let settings = TokenSettings {
+///     access_ttl: Duration::from_secs(5 * 60),
+///     issuer: Some("https://auth.example.com".into()),
+///     ..TokenSettings::default()
+/// };
+/// assert_eq!(settings.refresh_ttl, Duration::from_secs(30 * 24 * 3600));
+/// assert!(settings.encode_nbf && settings.csrf_claim);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSettings {
     /// Lifetime of access tokens (default 15 minutes, as in FJE).
@@ -62,7 +95,18 @@ impl Default for TokenSettings {
 /// The protected header of a verified token.
 ///
 /// `alg` is the configured key's (the token's own `alg` was checked against it); `jku`, `jwk`,
-/// `x5u`, `x5c` and `crit` are never accepted, so nothing in `extra` can select a key.
+/// `x5u`, `x5c`, `x5t#S256` and `crit` are never accepted, so nothing in `extra` can select a key.
+///
+/// ```
+/// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// use keycard_token::Algorithm;
+/// let token = tokens.access("alice").header("x-app", "web").sign().unwrap().token;
+/// let header = tokens.decode::<()>(&token).unwrap().header;
+/// assert_eq!(header.alg, Algorithm::HS256);
+/// assert_eq!(header.typ.as_deref(), Some("JWT"));
+/// assert_eq!(header.extra["x-app"], "web");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
     /// The algorithm of the key that verified the token.
@@ -76,6 +120,15 @@ pub struct Header {
 }
 
 /// A verified token: its header and its claims.
+///
+/// ```
+/// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// let token = tokens.access("alice").sign().unwrap().token;
+/// let decoded = tokens.decode::<()>(&token).unwrap();
+/// assert_eq!(decoded.claims.sub, "alice");
+/// assert_eq!(decoded.header.kid, None);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded<C = ()> {
     /// The protected header.
@@ -85,6 +138,13 @@ pub struct Decoded<C = ()> {
 }
 
 /// An issued token with the claims it carries.
+///
+/// ```
+/// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+/// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// let signed = tokens.refresh("alice").sign().unwrap();
+/// assert_eq!(tokens.verify::<()>(&signed.token).unwrap(), signed.claims);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signed<C = ()> {
     /// The compact JWS.
@@ -163,12 +223,30 @@ enum FreshSpec {
 
 impl<'t, C: Serialize> Issue<'t, C> {
     /// Marks the token fresh (a password login) or not (the default).
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// use keycard_token::Fresh;
+    /// let signed = tokens.access("alice").fresh(true).sign().unwrap();
+    /// assert_eq!(signed.claims.fresh, Fresh::Bool(true));
+    /// ```
     pub fn fresh(mut self, fresh: bool) -> Self {
         self.fresh = FreshSpec::Bool(fresh);
         self
     }
 
     /// Fresh for `duration` from now, then not (FJE's `fresh=timedelta`: written as a timestamp).
+    ///
+    /// ```
+    /// # let clock = std::sync::Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone());
+    /// use std::time::Duration;
+    /// let signed = tokens.access("alice").fresh_for(Duration::from_secs(600)).sign().unwrap();
+    /// assert!(signed.claims.is_fresh_at(1_700_000_600));
+    /// assert!(!signed.claims.is_fresh_at(1_700_000_601));
+    /// ```
     pub fn fresh_for(mut self, duration: Duration) -> Self {
         self.fresh = FreshSpec::For(duration);
         self
@@ -176,6 +254,15 @@ impl<'t, C: Serialize> Issue<'t, C> {
 
     /// Lifetime of this token instead of the configured one (FJE's `expires_delta`). There is no
     /// "never expires": `exp` is always written.
+    ///
+    /// ```
+    /// # let clock = std::sync::Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone());
+    /// use std::time::Duration;
+    /// let signed = tokens.access("alice").expires_in(Duration::from_secs(3600)).sign().unwrap();
+    /// assert_eq!(signed.claims.exp, 1_700_003_600);
+    /// ```
     pub fn expires_in(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
@@ -183,20 +270,44 @@ impl<'t, C: Serialize> Issue<'t, C> {
 
     /// The audience of this token instead of the configured one (FJE's `additional_claims`
     /// `{"aud": ...}`).
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// use keycard_token::Audience;
+    /// let signed = tokens.access("alice").audience("mobile").sign().unwrap();
+    /// assert_eq!(signed.claims.aud, Some(Audience::One("mobile".into())));
+    /// ```
     pub fn audience(mut self, aud: impl Into<Audience>) -> Self {
         self.aud = Some(aud.into());
         self
     }
 
     /// The `jti` to use instead of a random one.
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let jti = keycard_token::Uuid::new_v4();
+    /// assert_eq!(tokens.access("alice").jti(jti).sign().unwrap().claims.jti, jti);
+    /// ```
     pub fn jti(mut self, jti: Uuid) -> Self {
         self.jti = Some(jti);
         self
     }
 
     /// An extra protected-header parameter (FJE's `additional_headers`). `alg`, `typ` and `kid`
-    /// are keycard's, and `jku`, `jwk`, `x5u`, `x5c`, `crit` are never written: signing fails
+    /// are keycard's, and `jku`, `jwk`, `x5u`, `x5c`, `x5t#S256`, `crit` are never written: signing fails
     /// with [`TokenError::Reserved`].
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// use keycard_token::TokenError;
+    /// let token = tokens.access("alice").header("x-app", "web").sign().unwrap().token;
+    /// assert_eq!(tokens.decode::<()>(&token).unwrap().header.extra["x-app"], "web");
+    /// assert_eq!(tokens.access("alice").header("kid", "mine").sign().unwrap_err(), TokenError::Reserved);
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.headers.insert(name.into(), value.into());
         self
@@ -204,6 +315,16 @@ impl<'t, C: Serialize> Issue<'t, C> {
 
     /// The application's claims (FJE's `additional_claims`), flattened beside the registered
     /// ones; they may not use a reserved name ([`crate::RESERVED_CLAIMS`]).
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Roles { roles: Vec<String> }
+    ///
+    /// let signed = tokens.access("alice").claims(Roles { roles: vec!["admin".into()] }).sign().unwrap();
+    /// assert_eq!(tokens.verify::<Roles>(&signed.token).unwrap().roles, ["admin"]);
+    /// ```
     pub fn claims<D: Serialize>(self, extra: D) -> Issue<'t, D> {
         Issue {
             tokens: self.tokens,
@@ -219,7 +340,17 @@ impl<'t, C: Serialize> Issue<'t, C> {
     }
 
     /// The claims the token will carry, without signing it (to record the `jti` first); sign
-    /// them with [`Tokens::encode`].
+    /// them with [`Tokens::encode`]. Parameters added with [`Issue::header`] are not part of the
+    /// claims: pass them again to [`Tokens::encode_with_headers`].
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let claims = tokens.refresh("alice").build().unwrap();
+    /// // ... record `claims.jti` first, then sign:
+    /// let token = tokens.encode(&claims).unwrap();
+    /// assert_eq!(tokens.verify::<()>(&token).unwrap(), claims);
+    /// ```
     pub fn build(self) -> Result<Claims<C>, TokenError> {
         Ok(self.build_with_headers()?.0)
     }
@@ -251,6 +382,14 @@ impl<'t, C: Serialize> Issue<'t, C> {
     }
 
     /// Signs the token.
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let signed = tokens.access("alice").sign().unwrap();
+    /// assert_eq!(signed.token.split('.').count(), 3);
+    /// assert_eq!(signed.claims.sub, "alice");
+    /// ```
     pub fn sign(self) -> Result<Signed<C>, TokenError> {
         let tokens = self.tokens;
         let (claims, headers) = self.build_with_headers()?;
@@ -260,6 +399,15 @@ impl<'t, C: Serialize> Issue<'t, C> {
 }
 
 /// Issues and verifies tokens with one [`Keys`] set.
+///
+/// ```
+/// use std::sync::Arc;
+/// use keycard_token::{Keys, SystemClock, TokenSettings, TokenType, Tokens};
+///
+/// let tokens = Tokens::new(Keys::hmac_sha256(&[7; 32]).unwrap(), TokenSettings::default(), Arc::new(SystemClock));
+/// let refresh = tokens.refresh("alice").sign().unwrap();
+/// assert_eq!(tokens.verify::<()>(&refresh.token).unwrap().token_type, TokenType::Refresh);
+/// ```
 pub struct Tokens {
     keys: Keys,
     settings: TokenSettings,
@@ -275,6 +423,15 @@ impl std::fmt::Debug for Tokens {
 
 impl Tokens {
     /// Tokens signed with `keys`, with `settings` (leeway capped at 5 minutes), reading `clock`.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use keycard_token::{Keys, SystemClock, TokenSettings, Tokens};
+    ///
+    /// let settings = TokenSettings { leeway: Duration::from_secs(3600), ..TokenSettings::default() };
+    /// let tokens = Tokens::new(Keys::hmac_sha256(&[7; 32]).unwrap(), settings, Arc::new(SystemClock));
+    /// assert_eq!(tokens.settings().leeway, Duration::from_secs(300));
+    /// ```
     pub fn new(keys: Keys, settings: TokenSettings, clock: Arc<dyn Clock>) -> Self {
         let settings = TokenSettings { leeway: settings.leeway.min(MAX_LEEWAY), ..settings };
         let leeway = secs(settings.leeway);
@@ -282,27 +439,70 @@ impl Tokens {
     }
 
     /// The settings in force.
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// assert_eq!(tokens.settings().access_ttl, std::time::Duration::from_secs(15 * 60));
+    /// ```
     pub fn settings(&self) -> &TokenSettings {
         &self.settings
     }
 
     /// The clock tokens are issued and checked against.
+    ///
+    /// ```
+    /// # let clock = std::sync::Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone());
+    /// assert_eq!(tokens.clock().now(), 1_700_000_000);
+    /// ```
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
 
     /// The current time of [`Tokens::clock`].
+    ///
+    /// ```
+    /// # let clock = std::sync::Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone());
+    /// clock.advance(5);
+    /// assert_eq!(tokens.now(), 1_700_000_005);
+    /// ```
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
 
     /// Starts an access token for `identity` (anything [`Display`](std::fmt::Display): a
     /// username, an integer id), with the configured lifetime, not fresh.
+    ///
+    /// ```
+    /// # let clock = std::sync::Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone());
+    /// use keycard_token::{Fresh, TokenType};
+    /// let claims = tokens.access(42).sign().unwrap().claims;
+    /// assert_eq!(claims.sub, "42");
+    /// assert_eq!(claims.token_type, TokenType::Access);
+    /// assert_eq!(claims.fresh, Fresh::Bool(false));
+    /// assert_eq!(claims.exp, 1_700_000_000 + 15 * 60);
+    /// ```
     pub fn access(&self, identity: impl std::fmt::Display) -> Issue<'_, ()> {
         self.issue_of(identity.to_string(), TokenType::Access, self.settings.access_ttl)
     }
 
     /// Starts a refresh token for `identity`, with the configured lifetime.
+    ///
+    /// ```
+    /// # let clock = std::sync::Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone());
+    /// use keycard_token::TokenType;
+    /// let claims = tokens.refresh("alice").sign().unwrap().claims;
+    /// assert_eq!(claims.token_type, TokenType::Refresh);
+    /// assert_eq!(claims.exp, 1_700_000_000 + 30 * 24 * 3600);
+    /// ```
     pub fn refresh(&self, identity: impl std::fmt::Display) -> Issue<'_, ()> {
         self.issue_of(identity.to_string(), TokenType::Refresh, self.settings.refresh_ttl)
     }
@@ -324,11 +524,30 @@ impl Tokens {
     /// Signs `claims` with the signing key into a compact JWS. [`TokenError::TooLarge`] when the
     /// token would be longer than [`MAX_TOKEN_LEN`] (so [`Tokens::verify`] would refuse it):
     /// nothing is issued that keycard itself would not accept.
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let mut claims = tokens.access("alice").build().unwrap();
+    /// claims.fresh = keycard_token::Fresh::Bool(true);
+    /// let token = tokens.encode(&claims).unwrap();
+    /// assert!(tokens.verify::<()>(&token).unwrap().is_fresh_at(tokens.now()));
+    /// ```
     pub fn encode<C: Serialize>(&self, claims: &Claims<C>) -> Result<String, TokenError> {
         self.encode_with_headers(claims, &serde_json::Map::new())
     }
 
     /// [`Tokens::encode`] with extra protected-header parameters.
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let claims = tokens.access("alice").build().unwrap();
+    /// let mut headers = serde_json::Map::new();
+    /// headers.insert("x-app".into(), "web".into());
+    /// let token = tokens.encode_with_headers(&claims, &headers).unwrap();
+    /// assert_eq!(tokens.decode::<()>(&token).unwrap().header.extra["x-app"], "web");
+    /// ```
     pub fn encode_with_headers<C: Serialize>(
         &self,
         claims: &Claims<C>,
@@ -374,11 +593,33 @@ impl Tokens {
     ///
     /// Order: size, shape, header (algorithm and key pinned by our configuration), signature,
     /// then claims; the payload JSON of a token with a bad signature is never parsed.
+    ///
+    /// ```
+    /// # let clock = std::sync::Arc::new(keycard_token::ManualClock::new(1_700_000_000));
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), clock.clone());
+    /// use keycard_token::TokenError;
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// assert_eq!(tokens.verify::<()>(&token).unwrap().sub, "alice");
+    /// let tampered = format!("{token}x");
+    /// assert_eq!(tokens.verify::<()>(&tampered).unwrap_err(), TokenError::InvalidSignature);
+    /// clock.advance(15 * 60);
+    /// assert_eq!(tokens.verify::<()>(&token).unwrap_err(), TokenError::Expired);
+    /// ```
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>, TokenError> {
         self.decode(token).map(|d| d.claims)
     }
 
     /// [`Tokens::verify`], also returning the protected header.
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let token = tokens.access("alice").header("x-app", "web").sign().unwrap().token;
+    /// let decoded = tokens.decode::<()>(&token).unwrap();
+    /// assert_eq!(decoded.claims.sub, "alice");
+    /// assert_eq!(decoded.header.extra["x-app"], "web");
+    /// ```
     pub fn decode<C: DeserializeOwned>(&self, token: &str) -> Result<Decoded<C>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
