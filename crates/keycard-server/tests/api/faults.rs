@@ -168,11 +168,17 @@ async fn an_instance_killed_during_a_refresh_storm_leaves_no_session_half_rotate
     let victim = Process::serve(dir.path(), &envs);
     let survivor = Process::serve(dir.path(), &envs);
     let client = reqwest::Client::new();
+    // No kept-alive connections: after the kill a request fails to connect (so it surely never
+    // arrived) instead of failing on a pooled socket (outcome unknown). Without this, on a busy
+    // machine every worker's next request went down a dead pooled connection before `dead` was
+    // set, all 16 sessions ended in doubt and the test proved nothing.
+    let fresh_connections = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let (victim_url, survivor_url) = (victim.address.clone(), survivor.address.clone());
 
-    // 16 sessions, each refreshed in a loop by its own worker, alternating instances.
+    // 32 sessions, each refreshed in a loop by its own worker, alternating instances (enough that
+    // some are surely not in flight at the victim when it dies).
     let mut sessions = Vec::new();
-    for i in 0..16 {
+    for i in 0..32 {
         let name = format!("storm{i}");
         let body = serde_json::json!({ "username": name, "password": PASSWORD });
         let response = client.post(format!("{survivor_url}/register")).json(&body).send().await.unwrap();
@@ -189,7 +195,7 @@ async fn an_instance_killed_during_a_refresh_storm_leaves_no_session_half_rotate
     let mut workers = Vec::new();
     for session in &sessions {
         let (session, client, stop, failures) =
-            (session.clone(), client.clone(), stop.clone(), survivor_failures.clone());
+            (session.clone(), fresh_connections.clone(), stop.clone(), survivor_failures.clone());
         let (rotations, dead) = (rotations.clone(), dead.clone());
         let urls = [victim_url.clone(), survivor_url.clone()];
         workers.push(tokio::spawn(async move {
@@ -218,8 +224,8 @@ async fn an_instance_killed_during_a_refresh_storm_leaves_no_session_half_rotate
                     Ok(response) => {
                         panic!("{url} answered {} to a refresh with the current token", response.status())
                     }
-                    // Sent to a process already dead: it never arrived.
-                    Err(_) if *url == urls[0] && after_death => victim_gone = true,
+                    // Sent to a process already dead, or no connection could be made: it never arrived.
+                    Err(e) if *url == urls[0] && (after_death || e.is_connect()) => victim_gone = true,
                     // In flight when the process died: the client cannot know what happened.
                     Err(_) if *url == urls[0] => s.in_doubt = true,
                     Err(e) => {
