@@ -3,6 +3,10 @@
 
   report.py --raw RAW_FILE --command "bench/run.sh ..."
   report.py --soak-only RAW_FILE...   only the memory-under-load section, from SOAK lines
+  report.py ... --previous OLD_BENCHMARKS.md
+      a run of a subset of the scenarios: every section, table row and target the run did not
+      produce is copied from OLD_BENCHMARKS.md and marked as from the earlier run (with its commit
+      and command); the earlier raw lines are kept below this run's
 
 Raw lines: `MACHINE key=value`, `ARGON2 hash_raw_ms=.. verify_phc_ms=..`, `BENCH ...` (the anchors'
 bench.sh format, `tag=` naming the scenario), `MEM target=.. kind=..`, `SOAK target=..` (bench/soak.sh;
@@ -13,6 +17,7 @@ ratios (the i-th run of one target paired with the i-th run of the other: same r
 """
 
 import argparse
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -224,6 +229,136 @@ def soak_section(soaks):
     return out
 
 
+RAW_TITLE = "Raw result lines"
+EARLIER = "*(earlier run)*"
+
+
+def split_sections(lines):
+    """[(title or None, [lines])]: the text before the first `## ` heading, then one per heading."""
+    secs = [(None, [])]
+    for line in lines:
+        if line.startswith("## "):
+            secs.append((line[3:].strip(), [line]))
+        else:
+            secs[-1][1].append(line)
+    return secs
+
+
+def cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def section_number(title):
+    head = (title or "").split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def merge_previous(out, previous, command):
+    """Keeps what this run did not measure from the report it replaces (see the module doc)."""
+    prev_lines = previous.splitlines()
+    commit, prev_cmd = "?", "?"
+    for i, line in enumerate(prev_lines):
+        if line.startswith("Settings:") and "Commit: `" in line:
+            commit = line.split("Commit: `", 1)[1].split("`", 1)[0]
+        if line == "```" and prev_cmd == "?" and i + 1 < len(prev_lines) and prev_lines[i + 1].startswith("bench/"):
+            prev_cmd = prev_lines[i + 1]
+    origin = f"the previous report (commit `{commit}`, `{prev_cmd}`)"
+    prev = dict((t, ls) for t, ls in split_sections(prev_lines) if t)
+    new = split_sections(out)
+    new_titles = {t for t, _ in new if t}
+    merged = []
+    for title, lines in new:
+        old = prev.get(title)
+        if title and old and title != RAW_TITLE:
+            lines = merge_section(title, lines, old, origin)
+        merged.append((title, lines))
+    # Whole sections this run did not produce: numbered ones in their place, the others before the
+    # analysis.
+    for title, lines in split_sections(prev_lines):
+        if not title or title in new_titles or title == RAW_TITLE or section_number(title) is None:
+            continue
+        body = list(lines)
+        if not any(EARLIER_SECTION_MARK in l for l in body):
+            body[1:1] = ["", f"> {EARLIER_SECTION_MARK}: this scenario was not run by `{command}`; the section is "
+                             f"copied unchanged from {origin}."]
+        n = section_number(title)
+        at = len(merged)
+        for i, (t, _) in enumerate(merged):
+            k = section_number(t)
+            if (k is not None and k > n) or (t and t.startswith("Microbenchmarks")):
+                at = i
+                break
+        merged.insert(at, (title, body))
+    # The earlier raw lines, below this run's.
+    old_raw = prev.get(RAW_TITLE)
+    result = [l for _, ls in merged for l in ls]
+    if old_raw:
+        result += ["", f"Raw lines of {origin}, from which the sections and rows marked as from the earlier run come:", ""]
+        result += old_raw[1:]
+    return result
+
+
+EARLIER_SECTION_MARK = "From the earlier run"
+
+
+def merge_section(title, lines, old, origin):
+    """Rows of the old section's first table that the new one lacks, marked; targets not measured
+    now, from the old table; divan blocks of the old microbenchmark section the new one lacks."""
+    lines = list(lines)
+    if title.startswith("Microbenchmarks"):
+        blocks, cur = [], None
+        for l in old:
+            if l == "```":
+                if cur is None:
+                    cur = []
+                else:
+                    blocks.append(cur)
+                    cur = None
+            elif cur is not None:
+                cur.append(l)
+        have = {l.split()[0] for l in lines if l and not l.startswith(("`", "#", "```", "│", "├", "╰"))}
+        for b in blocks:
+            if b and b[0].split()[0] not in have:
+                lines += [f"{b[0].split()[0]}: {EARLIER} not run this time; from {origin}:", "", "```"] + b + ["```", ""]
+        return lines
+    old_rows = [l for l in old if l.startswith("| ") and not l.startswith("|---")]
+    new_idx = [i for i, l in enumerate(lines) if l.startswith("| ") and not l.startswith("|---")]
+    if not new_idx or not old_rows:
+        return lines
+    if title.startswith("Targets"):
+        def key(what):  # "(8 probe connections)" is "(? probe connections)" when not measured
+            return re.sub(r"\([^)]*\)", "", what).strip()
+
+        old_by = {key(cells(l)[0]): l for l in old_rows[1:]}
+        for i in new_idx[1:]:
+            c = cells(lines[i])
+            o = old_by.get(key(c[0]))
+            if c[2] == "–" and o:
+                oc = cells(o)
+                if oc[2] != "–":
+                    m = oc[2] if EARLIER in oc[2] else f"{oc[2]} {EARLIER}"
+                    lines[i] = f"| {oc[0]} | {c[1]} | {m} | {oc[3]} |"
+        if any(EARLIER in lines[i] for i in new_idx):
+            at = new_idx[-1] + 1
+            lines[at:at] = ["", f"{EARLIER}: not measured by this run; the figure and verdict are from {origin}."]
+        return lines
+    have = {tuple(cells(lines[i])[:2]) for i in new_idx}
+    have_plain = {(a.replace(EARLIER, "").strip(), b) for a, b in have}
+    extra = []
+    for l in old_rows[1:]:
+        c = cells(l)
+        if (c[0].replace(EARLIER, "").strip(), c[1]) in have_plain:
+            continue
+        if EARLIER not in c[0]:
+            c[0] = f"{c[0]} {EARLIER}"
+        extra.append("| " + " | ".join(c) + " |")
+    if extra:
+        at = new_idx[-1] + 1
+        lines[at:at] = extra + ["", f"Rows marked {EARLIER} were not measured by this run: copied from {origin}; "
+                                    "their ratio is to that run's keycard row."]
+    return lines
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--soak-only":
         soaks = []
@@ -236,6 +371,7 @@ def main():
     ap.add_argument("--command", required=True)
     ap.add_argument("--micro", action="append", default=[], help="divan output to include verbatim")
     ap.add_argument("--analysis", help="hand-written markdown appended as the analysis section")
+    ap.add_argument("--previous", help="the report this one replaces: what this run did not measure is kept")
     args = ap.parse_args()
     machine, argon2, bench, mem = load(args.raw)
 
@@ -280,6 +416,10 @@ def main():
     rf_user = runs("user", "rust_floor", "/protected")
     fl_user = runs("user", "flask_seed", "/user")
     kc_ref = runs("refresh", "keycard", "/token/refresh", "POST")
+    lib_rf = runs("library", "rust_floor", "/protected")
+    lib_simple = runs("library", "example_simple", "/protected")
+    lib_claims = runs("library", "example_additional_data", "/protected")
+    lib_cookie = runs("library", "example_jwt_locations", "/protected", "POST")
     kc_login = runs("login", "keycard", "/login", "POST")
     fl_login = runs("login", "flask_seed", "/login", "POST")
     flood = runs("flood", "keycard", "/login", "POST")
@@ -346,6 +486,19 @@ def main():
     out.extend(rows)
     w("")
 
+    rows = []
+    r = ratio(kc_prot, rf_prot)[0]
+    target("`GET /protected` ÷ rust_floor `/protected` (server through keycard-axum's public API)", "≥ 0.95",
+           fmt_ratio(r), None if r is None else r >= 0.95)
+    r = ratio(kc_user, rf_user)[0]
+    target("`GET /user` ÷ rust_floor `/protected`", "≥ 0.95", fmt_ratio(r), None if r is None else r >= 0.95)
+    w("## Targets (issue 12: no slowdown)")
+    w("")
+    w("| what | bar | measured | |")
+    w("|---|---|---|---|")
+    out.extend(rows)
+    w("")
+
     # -- throughput tables -------------------------------------------------------------------
     def table(title, entries, note=None):
         entries = [e for e in entries if e[2] is not None]
@@ -395,6 +548,24 @@ def main():
        "consumed (a second use would end the session). `bench/refresh.lua` keeps one pool of unused tokens "
        "per wrk thread, seeded with one login per connection (and a spare), and puts each answer's new "
        "refresh token back into it, so no token is ever sent twice (errors must stay 0).")
+    table("7. keycard-axum alone: the examples against the floor", [
+        ("rust_floor", "GET /protected", lib_rf, None),
+        ("`simple` (`Jwt<()>`)", "GET /protected, bearer", lib_simple, lib_rf, "rust_floor"),
+        ("`additional_data_in_access_token` (`Jwt<AppClaims>`)", "GET /protected, bearer", lib_claims, lib_rf,
+         "rust_floor"),
+        ("`jwt_locations` (cookie + CSRF)", "POST /protected, cookie + `X-CSRF-TOKEN`", lib_cookie, lib_rf,
+         "rust_floor"),
+    ], "The library without the server: three of keycard-axum's examples (`crates/keycard-axum/examples`, "
+       "release builds), each a bare axum router with a `JwtLayer` and one extractor, no revocation hook, "
+       "no request-id or logging middleware; run in their own rotated group with a rust_floor `/protected` "
+       "run in every round, so the ratio (*this ÷ rust_floor*) pairs runs of the same round. `simple` "
+       "verifies the bearer token into `Jwt<()>` (the registered claims only); "
+       "`additional_data_in_access_token` into `Jwt<AppClaims>` (the generic-claims extractor: the "
+       "application's `foo` claim deserialised through `#[serde(flatten)]`, the token also carrying "
+       "`aud`); `jwt_locations` looks in headers, then cookies, then the JSON body, then the query string "
+       "and finds the token in `access_token_cookie`; on a `POST` it compares `X-CSRF-TOKEN` with the "
+       "token's `csrf` claim (`bench/cookie.lua`, the cookies from `POST /login_with_cookies`). The "
+       "examples' tokens live 15 minutes, so every run logs in just before it.")
     login_note = None
     if argon2:
         n_argon2 = len(argon2_runs.get("hash_raw_ms", []))
@@ -485,6 +656,9 @@ def main():
     w("```")
     w("")
     w("</details>")
+    if args.previous:
+        with open(args.previous, encoding="utf-8") as f:
+            out = merge_previous(out, f.read(), args.command)
     print("\n".join(out))
 
 

@@ -7,6 +7,8 @@
 #   bench/run.sh                      # everything, 3 rounds of 10 s runs (about 25 minutes)
 #   bench/run.sh --quick              # smoke run: 1 round of 3 s runs, no waiting for quiet
 #   bench/run.sh --scenarios protected,refresh --rounds 5
+#   bench/run.sh --scenarios protected,user,library --no-flask   # a subset: the report keeps the
+#                       other sections of the existing BENCHMARKS.md, marked as from the earlier run
 #
 # Options:
 #   --rounds N          rounds of every throughput comparison (default 3); the targets of a
@@ -14,9 +16,13 @@
 #                       every round; the table shows medians over the rounds
 #   --duration S        seconds per wrk run (default 10)
 #   --connections C     wrk connections (default 64, as the anchors' campaign)
-#   --scenarios LIST    comma-separated subset of: protected user refresh login memory soak
-#                       (default: all). protected includes the 1,000,000-revoked-ids server;
-#                       soak is bench/soak.sh (RSS over a long mixed load, on its own server)
+#   --scenarios LIST    comma-separated subset of: protected user library refresh login memory
+#                       soak (default: all). protected includes the 1,000,000-revoked-ids server;
+#                       library is keycard-axum's examples (simple, additional_data_in_access_token,
+#                       jwt_locations with cookie + CSRF) against rust_floor /protected;
+#                       soak is bench/soak.sh (RSS over a long mixed load, on its own server).
+#                       With a subset, sections and rows of scenarios not run are copied from the
+#                       existing report (--output) and marked as from the earlier run
 #   --soak-duration S   seconds of the soak's mixed load (default 600)
 #   --revoked N         revoked ids loaded for the "revoked" server (default 1000000)
 #   --idle-conns N      idle keep-alive connections for the memory scenario (default 10000)
@@ -42,7 +48,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 COMMAND="bench/run.sh${*:+ $*}"
 
-ROUNDS=3 DURATION=10 CONNS=64 SCENARIOS="protected,user,refresh,login,memory,soak" REVOKED=1000000 SOAK_DURATION=600
+ROUNDS=3 DURATION=10 CONNS=64 SCENARIOS="protected,user,library,refresh,login,memory,soak" REVOKED=1000000 SOAK_DURATION=600
 IDLE_CONNS=10000 QUIET=25 QUIET_MAX=300 MAX_FOREIGN=15 RETRIES=2 FLASK=1 BUILD=1
 OUTPUT="$ROOT/BENCHMARKS.md" PROBE_CONNS=8 MEM_RUNS=3 KEYCARD_OVERRIDE=""
 
@@ -73,7 +79,7 @@ done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
 SCENARIOS=",${SCENARIOS// /,},"
 for s in ${SCENARIOS//,/ }; do
-  case "$s" in protected|user|refresh|login|memory|soak) ;; *) die "unknown scenario $s" ;; esac
+  case "$s" in protected|user|library|refresh|login|memory|soak) ;; *) die "unknown scenario $s" ;; esac
 done
 want() { [[ "$SCENARIOS" == *",$1,"* ]]; }
 
@@ -84,6 +90,11 @@ for d in "${ANCHORS_DIR:-}" "$ROOT/../shared/anchors" "$ROOT/shared/anchors" /wo
 done
 [[ -n "$ANCHORS" ]] || die "anchors not found (expected ../shared/anchors next to the repository; or set ANCHORS_DIR)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+EXAMPLES="$TARGET_DIR/release/examples"
+# rust_floor: the anchors' own build when it is there (setup.sh), else ours (built below into our
+# target directory, so the shared anchors checkout is not written to).
+RF_BIN="$ANCHORS/rust_floor/target/release/rust_floor"
+[[ -x "$RF_BIN" ]] || RF_BIN="$TARGET_DIR/rust_floor/release/rust_floor"
 KEYCARD="${KEYCARD_OVERRIDE:-$TARGET_DIR/release/keycard}"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="$TARGET_DIR/bench/$STAMP"
@@ -93,6 +104,7 @@ mkdir -p "$WORK"
 
 # Ports away from the anchors' defaults, so a campaign someone else runs does not collide.
 P_RUST=18080 P_KC=18081 P_KC_REV=18082 P_SCRATCH=18083 P_FLASK=18050
+P_LIB_SIMPLE=18084 P_LIB_CLAIMS=18085 P_LIB_COOKIE=18086
 SECRET="bench-only-secret-0123456789abcdef0123456789abcdef"
 USERNAME="bench" PASSWORD="bench-password"
 
@@ -116,11 +128,29 @@ if [[ $BUILD -eq 1 ]]; then
     log "building keycard (release)"
     (cd "$ROOT" && cargo build --release -p keycard-server --bin keycard) >&2
   fi
-  log "building rust_floor (release)"
-  (cd "$ANCHORS/rust_floor" && cargo build --release) >&2
+  if want library; then
+    # Only the measured examples: `--examples` builds all of them, and one need not compile for
+    # these three to be measured.
+    log "building keycard-axum's examples (release)"
+    (cd "$ROOT" && cargo build --release -p keycard-axum --example simple \
+      --example additional_data_in_access_token --example jwt_locations) >&2
+  fi
+  if [[ "$RF_BIN" == "$ANCHORS/rust_floor/target/release/rust_floor" ]]; then
+    log "building rust_floor (release, in the anchors' checkout)"
+    (cd "$ANCHORS/rust_floor" && CARGO_TARGET_DIR="$ANCHORS/rust_floor/target" cargo build --release) >&2
+  else
+    log "building rust_floor (release, into $TARGET_DIR/rust_floor)"
+    CARGO_TARGET_DIR="$TARGET_DIR/rust_floor" cargo build --release --locked \
+      --manifest-path "$ANCHORS/rust_floor/Cargo.toml" >&2
+  fi
 fi
 [[ -x "$KEYCARD" ]] || die "no keycard binary at $KEYCARD (run without --no-build)"
-[[ -x "$ANCHORS/rust_floor/target/release/rust_floor" ]] || die "no rust_floor build (run without --no-build)"
+[[ -x "$RF_BIN" ]] || die "no rust_floor build (run without --no-build)"
+if want library; then
+  for ex in simple additional_data_in_access_token jwt_locations; do
+    [[ -x "$EXAMPLES/$ex" ]] || die "no example build at $EXAMPLES/$ex (run without --no-build)"
+  done
+fi
 if [[ $FLASK -eq 1 && ! -x "$ANCHORS/flask_seed/.venv/bin/gunicorn" ]]; then
   log "creating flask_seed's venv (as the anchors' setup.sh does)"
   if ! { python3 -m venv "$ANCHORS/flask_seed/.venv" &&
@@ -174,8 +204,13 @@ start_keycard() {  # LABEL PORT DB -> pid in $STARTED
 start_anchor() {  # LABEL PORT serve.sh-args -> pid in $STARTED
   local label="$1" port="$2"; shift 2
   port_free "$port" || die "port $port is in use"
-  SERVER_CPU=1 JWT_SECRET_KEY="$SECRET" SEED_USER="$USERNAME:$PASSWORD" \
-    "$ANCHORS/serve.sh" "$@" --port "$port" >"$WORK/$label.log" 2>&1 &
+  if [[ "$1" == rust ]]; then
+    # What serve.sh rust does, with the binary found above (which may be our own build).
+    BIND="127.0.0.1:$port" JWT_SECRET_KEY="$SECRET" taskset -c 1 "$RF_BIN" >"$WORK/$label.log" 2>&1 &
+  else
+    SERVER_CPU=1 JWT_SECRET_KEY="$SECRET" SEED_USER="$USERNAME:$PASSWORD" \
+      "$ANCHORS/serve.sh" "$@" --port "$port" >"$WORK/$label.log" 2>&1 &
+  fi
   STARTED=$!
   PIDS+=("$STARTED")
   wait_http "http://127.0.0.1:$port/" || { cat "$WORK/$label.log" >&2; die "$label did not start"; }
@@ -187,6 +222,52 @@ stop_pid() {  # PID: stop one server this script started
   local keep=() p
   for p in "${PIDS[@]}"; do [[ "$p" == "$1" ]] || keep+=("$p"); done
   PIDS=("${keep[@]}")
+}
+
+start_example() {  # NAME PORT: one of keycard-axum's examples -> pid in $STARTED
+  local name="$1" port="$2"
+  port_free "$port" || die "port $port is in use"
+  KEYCARD_BIND="127.0.0.1:$port" KEYCARD_JWT_SECRET="$SECRET" taskset -c 1 "$EXAMPLES/$name" \
+    >"$WORK/example-$name.log" 2>&1 &
+  STARTED=$!
+  PIDS+=("$STARTED")
+  wait_http "http://127.0.0.1:$port/protected" || { cat "$WORK/example-$name.log" >&2; die "example $name did not start"; }
+}
+
+# example_token BASE_URL: an access token from an example's POST /login (test/test). The examples
+# issue 15-minute tokens, so each run logs in again just before it.
+example_token() {
+  curl -sf -X POST -H 'Content-Type: application/json' -d '{"username":"test","password":"test"}' "$1/login" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+# example_cookies BASE_URL FILE: jwt_locations' POST /login_with_cookies -> FILE for bench/cookie.lua
+# (the Cookie header with access_token_cookie and csrf_access_token, then the CSRF token); checks
+# that a POST /protected with them answers 200.
+example_cookies() {
+  curl -sf -D - -o /dev/null -X POST "$1/login_with_cookies" | python3 -c '
+import sys
+jar = {}
+for line in sys.stdin:
+    name, _, value = line.strip().partition(":")
+    if name.lower() == "set-cookie":
+        k, _, v = value.strip().split(";", 1)[0].partition("=")
+        jar[k] = v
+assert "access_token_cookie" in jar and "csrf_access_token" in jar, jar
+print("; ".join(f"{k}={jar[k]}" for k in ("access_token_cookie", "csrf_access_token")))
+print(jar["csrf_access_token"])' >"$2" || die "no cookies from $1/login_with_cookies"
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Cookie: $(sed -n 1p "$2")" \
+    -H "X-CSRF-TOKEN: $(sed -n 2p "$2")" "$1/protected")
+  [[ "$code" == 200 ]] || die "POST $1/protected with the cookies answered $code"
+}
+
+# cookie_bench TARGET BASE_URL: POST /protected with the access cookie and X-CSRF-TOKEN.
+cookie_bench() {
+  local cookies="$WORK/cookies.txt"
+  example_cookies "$2" "$cookies"
+  lua_bench "$1" library POST /protected "$2" "$HERE/cookie.lua" COOKIE_FILE="$cookies"
+  rm -f "$cookies"
 }
 
 json_creds() { printf '{"username":"%s","password":"%s"}' "$USERNAME" "$PASSWORD"; }
@@ -412,7 +493,7 @@ if want protected; then
   python3 "$HERE/probe.py" mint-tokens "$KC_TOKEN" 65536 "$WORK/many-kc.txt" <<<"$SECRET" >&2
   python3 "$HERE/probe.py" mint-tokens "$KC_REV_TOKEN" 65536 "$WORK/many-kc-rev.txt" <<<"$SECRET" >&2
 fi
-if want protected || want user; then
+if want protected || want user || want library; then
   start_anchor rust_floor "$P_RUST" rust
   RF="http://127.0.0.1:$P_RUST"
   RF_TOKEN=$(access_token "$RF")
@@ -421,6 +502,12 @@ if [[ $FLASK -eq 1 ]] && { want protected || want user || want login; }; then
   start_anchor flask_seed "$P_FLASK" flask -w 1 -k gthread --threads 4
   FL="http://127.0.0.1:$P_FLASK"
   FL_TOKEN=$(access_token "$FL")
+fi
+
+if want library; then
+  start_example simple "$P_LIB_SIMPLE"; LIB_SIMPLE="http://127.0.0.1:$P_LIB_SIMPLE"
+  start_example additional_data_in_access_token "$P_LIB_CLAIMS"; LIB_CLAIMS="http://127.0.0.1:$P_LIB_CLAIMS"
+  start_example jwt_locations "$P_LIB_COOKIE"; LIB_COOKIE="http://127.0.0.1:$P_LIB_COOKIE"
 fi
 
 # run_target SCENARIO NAME: one measured run of one target of a scenario
@@ -442,6 +529,11 @@ run_target() {
       # shellcheck disable=SC2046
       wait_idle $(pids_on_port "$P_FLASK") ;;
     kc_refresh) measure refresh_bench keycard "$KC" ;;
+    lib_simple) measure bench_cmd --url "$LIB_SIMPLE" --target example_simple --tag "$s" --path /protected \
+      --token "$(example_token "$LIB_SIMPLE")" ;;
+    lib_claims) measure bench_cmd --url "$LIB_CLAIMS" --target example_additional_data --tag "$s" --path /protected \
+      --token "$(example_token "$LIB_CLAIMS")" ;;
+    lib_cookie) measure cookie_bench example_jwt_locations "$LIB_COOKIE" ;;
     argon2) argon2_bench ;;
     kc_many) measure many_bench keycard "$KC" "$WORK/many-kc.txt" ;;
     kc_rev_many) measure many_bench keycard_revoked "$KC_REV" "$WORK/many-kc-rev.txt" ;;
@@ -479,6 +571,7 @@ if want user; then
   [[ $FLASK -eq 1 ]] && g="$g fl_user"
   groups+=("$g")
 fi
+want library && groups+=("library:rf_protected lib_simple lib_claims lib_cookie")
 want refresh && groups+=("refresh:kc_refresh")
 if want login; then
   g="login:argon2 kc_login"
@@ -489,9 +582,11 @@ fi
 warmed=0
 for ((r = 0; r < ROUNDS; r++)); do
   log "round $((r + 1)) of $ROUNDS"
-  if ((warmed == 0)) && { want protected || want user; }; then
+  if ((warmed == 0)) && { want protected || want user || want library; }; then
     # Unreported warm-up of each GET path, as the anchors' campaign does.
-    for u in "$KC/protected $KC_TOKEN" "$KC/user $KC_TOKEN" ${RF:+"$RF/protected $RF_TOKEN"}; do
+    for u in "$KC/protected $KC_TOKEN" "$KC/user $KC_TOKEN" ${RF:+"$RF/protected $RF_TOKEN"} \
+        ${LIB_SIMPLE:+"$LIB_SIMPLE/protected $(example_token "$LIB_SIMPLE")"} \
+        ${LIB_CLAIMS:+"$LIB_CLAIMS/protected $(example_token "$LIB_CLAIMS")"}; do
       read -r wu wt <<<"$u"
       BENCH_TOKEN="$wt" taskset -c 0 wrk -t1 -c"$CONNS" -d2s -s "$ANCHORS/bench.lua" "$wu" >/dev/null 2>&1 || true
     done
@@ -542,7 +637,13 @@ fi
 cleanup
 PIDS=()
 rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm   # up to ~100 MB each; logs and raw lines stay
-python3 "$HERE/report.py" --raw "$RAW" --command "$COMMAND" --analysis "$HERE/analysis.md" "${MICRO[@]}" >"$OUTPUT"
+# With a subset of the scenarios, the sections and rows the run did not produce are copied from the
+# report being replaced, marked as from the earlier run.
+PREVIOUS=()
+[[ -f "$OUTPUT" ]] && { cp "$OUTPUT" "$WORK/BENCHMARKS.previous.md"; PREVIOUS=(--previous "$WORK/BENCHMARKS.previous.md"); }
+python3 "$HERE/report.py" --raw "$RAW" --command "$COMMAND" --analysis "$HERE/analysis.md" "${MICRO[@]}" \
+  "${PREVIOUS[@]}" >"$WORK/BENCHMARKS.new.md"
+mv "$WORK/BENCHMARKS.new.md" "$OUTPUT"
 cp "$OUTPUT" "$WORK/BENCHMARKS.md"
 log "report written to $OUTPUT (raw lines and logs in $WORK)"
 cat "$OUTPUT"
