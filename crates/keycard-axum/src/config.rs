@@ -627,7 +627,7 @@ impl<C: ClaimSet> JwtConfig<C> {
             };
             match lookup {
                 Lookup::Found(token) => {
-                    found = Some((token.into_owned(), location));
+                    found = Some((token, location));
                     break;
                 }
                 Lookup::Missing(msg) => tried.push((location.as_str(), msg)),

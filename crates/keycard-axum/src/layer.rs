@@ -9,6 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures::future::Either;
 use keycard_token::Claims;
 use parking_lot::Mutex;
 use tower::{Layer, Service};
@@ -127,7 +128,9 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    /// The inner service's own future when there is nothing to do around it (no JSON body to
+    /// read, no implicit refresh): no box on the common path.
+    type Future = Either<S::Future, Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -135,10 +138,14 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let config = self.config.clone();
+        if !config.needs_json_body() && config.inner.implicit_refresh.is_none() {
+            req.extensions_mut().insert(config);
+            return Either::Left(self.inner.call(req));
+        }
         // The clone that was polled ready serves this request (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let read_json = config.needs_json_body()
                 && req.extensions().get::<JsonBody>().is_none()
                 && locations::is_json_content_type(req.headers());
@@ -163,7 +170,7 @@ where
                 cookies.apply(response.headers_mut());
             }
             Ok(response)
-        })
+        }))
     }
 }
 

@@ -84,7 +84,7 @@ impl Application {
         let addr = listener.local_addr()?;
         tracing::info!(revoked = revoked.len(), "loaded revocations");
         let (audit_log, audit_writer) = crate::audit::AuditLog::start(store.clone());
-        let state = AppState {
+        let state = AppState::new(crate::state::Services {
             audit_log,
             store,
             jwt: crate::auth::config(tokens, revoked.clone())?,
@@ -95,7 +95,7 @@ impl Application {
             client_ip: Arc::new(settings.client_ip.clone()),
             redis,
             accounts: Arc::new(crate::accounts::AccountCache::new(settings.account_cache_ttl)),
-        };
+        });
         Ok(Self {
             listener,
             addr,

@@ -18,9 +18,28 @@ use crate::cluster::Redis;
 use crate::password::Passwords;
 use crate::security::RateLimits;
 
-/// The state every handler shares. Cheap to clone.
+/// The state every handler shares: one `Arc`, so the router's per-request clone is one
+/// reference count, not one per service. Dereferences to [`Services`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// The state holding `services`.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What the handlers share.
+pub struct Services {
     /// Accounts, sessions, revocations.
     pub store: Store,
     /// The extractors' configuration (installed on the router as a layer).

@@ -258,7 +258,9 @@ fn session_revocation_until(state: &AppState) -> i64 {
 /// Ends the session of `claims` and revokes the token itself, durably, then in memory.
 async fn end_session(state: &AppState, claims: &Claims<Session>, reason: &str) -> Result<(), ApiError> {
     let sid_until = session_revocation_until(state).max(claims.exp);
-    let revocations = [(claims.jti, claims.exp), (claims.sid, sid_until)];
+    // Kept past `exp` by the leeway, during which the token would still verify.
+    let leeway = i64::try_from(state.tokens().settings().leeway.as_secs()).unwrap_or(i64::MAX);
+    let revocations = [(claims.jti, claims.exp.saturating_add(leeway)), (claims.sid, sid_until)];
     state.store.revoke_session(claims.sid, state.now(), reason, &revocations).await?;
     state.revoked(revocations.to_vec());
     Ok(())
