@@ -210,6 +210,7 @@ pub(crate) enum Want {
     Any,
 }
 
+#[derive(Clone)]
 pub(crate) struct Inner<C> {
     pub(crate) tokens: Arc<Tokens>,
     pub(crate) locations: Vec<Location>,
@@ -371,7 +372,7 @@ impl<C: ClaimSet> JwtConfig<C> {
         C: Default,
     {
         let identity = identity.to_string();
-        let extra = self.inner.additional_claims.as_ref().map_or_else(C::default, |f| f(&identity));
+        let extra = self.app_claims(&identity);
         self.inner.tokens.access(identity).claims(extra)
     }
 
@@ -398,8 +399,16 @@ impl<C: ClaimSet> JwtConfig<C> {
         C: Default,
     {
         let identity = identity.to_string();
-        let extra = self.inner.additional_claims.as_ref().map_or_else(C::default, |f| f(&identity));
+        let extra = self.app_claims(&identity);
         self.inner.tokens.refresh(identity).claims(extra)
+    }
+
+    /// The claims of the additional-claims hook for `identity`, or `C::default()` without one.
+    fn app_claims(&self, identity: &str) -> C
+    where
+        C: Default,
+    {
+        self.inner.additional_claims.as_ref().map_or_else(C::default, |f| f(identity))
     }
 
     /// The token issuer and verifier.
@@ -444,28 +453,9 @@ impl<C: ClaimSet> JwtConfig<C> {
     pub fn with_locations(&self, locations: impl IntoIterator<Item = Location>) -> Result<Self, ConfigError> {
         let locations: Vec<Location> = locations.into_iter().collect();
         check_locations(&locations)?;
-        let inner = &*self.inner;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                tokens: inner.tokens.clone(),
-                locations,
-                header_name: inner.header_name.clone(),
-                header_display: inner.header_display.clone(),
-                header_type: inner.header_type.clone(),
-                query_name: inner.query_name.clone(),
-                query_prefix: inner.query_prefix.clone(),
-                json_key: inner.json_key.clone(),
-                refresh_json_key: inner.refresh_json_key.clone(),
-                cookies: inner.cookies.clone(),
-                error_key: inner.error_key.clone(),
-                revocation: inner.revocation.clone(),
-                claims_check: inner.claims_check.clone(),
-                error_handler: inner.error_handler.clone(),
-                implicit_refresh: inner.implicit_refresh,
-                json_body_limit: inner.json_body_limit,
-                additional_claims: inner.additional_claims.clone(),
-            }),
-        })
+        let mut inner = (*self.inner).clone();
+        inner.locations = locations;
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// The rejection for `error`, answered as this configuration says.
