@@ -611,6 +611,14 @@ impl Key {
 pub struct Keys {
     pub(crate) keys: Vec<Key>,
     signing: Option<Signing>,
+    /// Distinct for every set and every change to one: what a cached verification was made
+    /// under (see [`crate::Tokens::cache_verified`]).
+    pub(crate) generation: u64,
+}
+
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl std::fmt::Debug for Keys {
@@ -647,14 +655,14 @@ impl Keys {
     /// ```
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
         let (key, signer) = Key::hmac(None, alg, secret)?;
-        Ok(Self { keys: vec![key], signing: Some(Signing::Hmac(signer)) })
+        Ok(Self { keys: vec![key], signing: Some(Signing::Hmac(signer)), generation: next_generation() })
     }
 
     /// Signs (and verifies) with an asymmetric `key`, writing its `kid` into every token.
     pub fn signing(key: SigningKey) -> Self {
         let public =
             Key::new(Some(key.kid.clone()), key.alg, Verifier::Public(key.public.clone()), Some(key.jwk.clone()));
-        Self { keys: vec![public], signing: Some(Signing::Private(Box::new(key))) }
+        Self { keys: vec![public], signing: Some(Signing::Private(Box::new(key))), generation: next_generation() }
     }
 
     /// An empty set that signs nothing and verifies nothing until keys are added (a verifier of
@@ -664,7 +672,7 @@ impl Keys {
     /// assert!(keycard_token::Keys::verify_only().is_empty());
     /// ```
     pub fn verify_only() -> Self {
-        Self { keys: Vec::new(), signing: None }
+        Self { keys: Vec::new(), signing: None, generation: next_generation() }
     }
 
     /// Adds the public half of `key` as a verification key (a retired signing key whose tokens
@@ -717,6 +725,7 @@ impl Keys {
             return Err(KeyError::DuplicateKid);
         }
         self.keys.push(key);
+        self.generation = next_generation();
         Ok(())
     }
 

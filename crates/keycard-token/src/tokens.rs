@@ -83,6 +83,11 @@ pub struct TokenSettings {
     /// A token without it, or with a non-string value, is refused with
     /// [`TokenError::MissingIdentity`]. Issuing is unaffected.
     pub identity_claim: Option<String>,
+    /// Whether a token must carry a UUID `jti`, as keycard and FJE always write (default true:
+    /// a token without one is refused with `Token is missing the "jti" claim`, one of another
+    /// form as an invalid payload). Turn it off to verify other issuers' tokens, which often
+    /// carry no `jti` or one that is not a UUID.
+    pub require_jti: bool,
 }
 
 impl Default for TokenSettings {
@@ -96,6 +101,7 @@ impl Default for TokenSettings {
             encode_nbf: true,
             csrf_claim: true,
             identity_claim: None,
+            require_jti: true,
         }
     }
 }
@@ -159,6 +165,28 @@ pub struct Signed<C = ()> {
     pub token: String,
     /// Its claims.
     pub claims: Claims<C>,
+}
+
+/// A token whose signature verified under the key set of `generation`, for `ttl` more.
+#[derive(Clone, Copy)]
+struct Verified {
+    generation: u64,
+    ttl: Duration,
+}
+
+struct VerifiedExpiry;
+
+impl moka::Expiry<[u8; 32], Verified> for VerifiedExpiry {
+    fn expire_after_create(&self, _: &[u8; 32], value: &Verified, _: std::time::Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
 }
 
 /// `typ` values accepted (case-insensitively): a JWT, or an RFC 9068 access token. Others (a
@@ -423,6 +451,9 @@ impl<'t, C: Serialize> Issue<'t, C> {
 /// ```
 pub struct Tokens {
     keys: ArcSwap<Keys>,
+    /// SHA-256 of tokens whose signature verified, with the key set generation it verified
+    /// under; only for asymmetric keys, whose verification costs 20-50 HMACs.
+    verified: Option<moka::sync::Cache<[u8; 32], Verified>>,
     settings: TokenSettings,
     leeway: i64,
     clock: Arc<dyn Clock>,
@@ -448,7 +479,30 @@ impl Tokens {
     pub fn new(keys: Keys, settings: TokenSettings, clock: Arc<dyn Clock>) -> Self {
         let settings = TokenSettings { leeway: settings.leeway.min(MAX_LEEWAY), ..settings };
         let leeway = secs(settings.leeway);
-        Self { keys: ArcSwap::from_pointee(keys), settings, leeway, clock }
+        Self { keys: ArcSwap::from_pointee(keys), verified: None, settings, leeway, clock }
+    }
+
+    /// Remembers up to `capacity` tokens whose signature verified, so that a token presented
+    /// again skips the public-key signature check (an ECDSA, Ed25519 or RSA verification costs
+    /// 20-50 times an HMAC). Only the signature is skipped: the header is still matched to the
+    /// key set, the claims are still parsed and checked (`exp`, `nbf`, issuer, audience) and
+    /// revocation is still asked by the caller, on every request. Entries are keyed by the
+    /// SHA-256 of the whole token, forgotten when the token expires or the key set changes, and
+    /// evicted least-used first beyond `capacity` (0: no cache). HMAC tokens are never cached.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use keycard_token::{Algorithm, Keys, SigningKey, SystemClock, Tokens};
+    /// let tokens = Tokens::new(Keys::signing(SigningKey::generate(Algorithm::ES256).unwrap()),
+    ///     Default::default(), Arc::new(SystemClock)).cache_verified(10_000);
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// assert!(tokens.verify::<()>(&token).is_ok()); // verified and remembered
+    /// assert!(tokens.verify::<()>(&token).is_ok()); // signature check skipped
+    /// ```
+    pub fn cache_verified(mut self, capacity: u64) -> Self {
+        self.verified = (capacity > 0)
+            .then(|| moka::sync::Cache::builder().max_capacity(capacity).expire_after(VerifiedExpiry).build());
+        self
     }
 
     /// Replaces the key set (a rotation, a refetched JWK Set). Tokens being verified finish with
@@ -670,12 +724,20 @@ impl Tokens {
         let keys = self.keys.load();
         let (key, header) = key_for(&keys, header_b64)?;
 
-        // The longest signature: RSA with an 8192-bit modulus.
-        let mut signature = [0u8; 1024];
-        let signature_len = decode_into(signature_b64, &mut signature).ok_or(TokenError::InvalidSignature)?;
-        let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        if !key.verify(signed, &signature[..signature_len]) {
-            return Err(TokenError::InvalidSignature);
+        let cache = self.verified.as_ref().filter(|_| !key.alg.is_symmetric());
+        let hash = cache.map(|_| sha256(token.as_bytes()));
+        let cached = match (cache, &hash) {
+            (Some(cache), Some(hash)) => cache.get(hash).is_some_and(|v| v.generation == keys.generation),
+            _ => false,
+        };
+        if !cached {
+            // The longest signature: RSA with an 8192-bit modulus.
+            let mut signature = [0u8; 1024];
+            let signature_len = decode_into(signature_b64, &mut signature).ok_or(TokenError::InvalidSignature)?;
+            let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+            if !key.verify(signed, &signature[..signature_len]) {
+                return Err(TokenError::InvalidSignature);
+            }
         }
 
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::InvalidPayload)?;
@@ -698,10 +760,22 @@ impl Tokens {
             }
         };
         self.validate(&claims)?;
+        if let (Some(cache), Some(hash), false) = (cache, hash, cached) {
+            let ttl = claims.exp.saturating_add(self.leeway).saturating_sub(self.clock.now());
+            let ttl = Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+            cache.insert(hash, Verified { generation: keys.generation, ttl });
+        }
         Ok(Decoded { header, claims })
     }
 
     fn validate<C>(&self, claims: &Claims<C>) -> Result<(), TokenError> {
+        if self.settings.require_jti {
+            match &claims.jti {
+                None => return Err(TokenError::MissingClaim("jti")),
+                Some(jti) if Uuid::try_parse(jti).is_err() => return Err(TokenError::InvalidPayload),
+                Some(_) => {}
+            }
+        }
         let in_range = |t: i64| (0..=MAX_TIMESTAMP).contains(&t);
         if !(in_range(claims.exp) && claims.nbf.is_none_or(in_range) && in_range(claims.iat)) {
             return Err(TokenError::InvalidClaims);

@@ -384,7 +384,7 @@ fn registered_claims_must_be_well_typed_and_unique() {
         good.replace(r#""type":"access""#, r#""type":"ACCESS""#),
         good.replace(r#""type":"access""#, r#""type":"""#),
         good.replace(r#""fresh":false"#, r#""fresh":"yes""#),
-        // Any string is a jti (other issuers' are not UUIDs), but it must be a string.
+        good.replace(r#""jti":""#, r#""jti":"x"#),
         good.replace(r#""jti":""#, r#""jti":7,"x":""#),
         r#"{"sub":"alice"}"#.to_owned(),
         "[]".to_owned(),
@@ -673,9 +673,42 @@ mod asymmetric {
     }
 
     #[test]
+    fn the_verified_token_cache_skips_only_the_signature_never_expiry_or_key_changes() {
+        let key = SigningKey::generate(Algorithm::ES256).unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let tokens =
+            Tokens::new(Keys::signing(key.clone()), TokenSettings::default(), clock.clone()).cache_verified(100);
+        let signed = tokens.access("alice").claims(session(&["admin"])).sign().unwrap();
+        for _ in 0..3 {
+            assert_eq!(tokens.verify::<Session>(&signed.token).unwrap(), signed.claims);
+        }
+        // A token differing in any byte is another entry, and verified.
+        let (rest, signature) = signed.token.rsplit_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        bytes[0] ^= 1;
+        assert_eq!(tokens.verify::<()>(&format!("{rest}.{}", b64(&bytes))), Err(TokenError::InvalidSignature));
+        // Claims are checked on every hit.
+        clock.advance(15 * 60);
+        assert_eq!(tokens.verify::<Session>(&signed.token), Err(TokenError::Expired));
+        clock.advance(-(15 * 60));
+        assert!(tokens.verify::<Session>(&signed.token).is_ok());
+        // A key rotated out takes its cached tokens with it.
+        tokens.set_keys(Keys::signing(SigningKey::generate(Algorithm::ES256).unwrap()));
+        assert_eq!(tokens.verify::<Session>(&signed.token), Err(TokenError::UnknownKey));
+        // Back in a new set (a new generation): verified again, and accepted.
+        tokens.set_keys(Keys::verify_only().with_verification_key(&key).unwrap());
+        assert!(tokens.verify::<Session>(&signed.token).is_ok());
+        // A key set that has the kid with other key material never accepts the cached token.
+        let imposter = Keys::verify_only().with_hmac_key(key.kid(), Algorithm::HS256, &[9; 32]).unwrap();
+        tokens.set_keys(imposter);
+        assert_eq!(tokens.verify::<Session>(&signed.token), Err(TokenError::AlgorithmNotAllowed));
+    }
+
+    #[test]
     fn foreign_tokens_without_jti_and_with_rfc9068_typ_verify_and_the_identity_claim_is_configurable() {
         let key = SigningKey::generate(Algorithm::RS256).unwrap();
-        let settings = TokenSettings { identity_claim: Some("email".into()), ..TokenSettings::default() };
+        let settings =
+            TokenSettings { identity_claim: Some("email".into()), require_jti: false, ..TokenSettings::default() };
         let keys = Keys::verify_only().with_jwk(&key.public_jwk()).unwrap();
         let verifier = Tokens::new(keys, settings, Arc::new(ManualClock::new(NOW)));
         let payload = serde_json::json!({
