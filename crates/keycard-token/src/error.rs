@@ -118,6 +118,10 @@ pub enum KeyError {
     /// A JWK keycard cannot verify with; the text names the member at fault (never its value).
     #[error("unusable JWK: {0}")]
     InvalidJwk(&'static str),
+    /// A JWK whose `use` is not `sig` or whose `key_ops` do not include `verify` (an encryption
+    /// key, which providers such as Keycloak publish beside their signing keys).
+    #[error("the JWK is not for verifying signatures")]
+    NotForSignatures,
     /// A document that is not a JWK Set (`{"keys": [...]}`).
     #[error("not a JWK Set")]
     InvalidJwks,

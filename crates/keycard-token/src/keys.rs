@@ -459,10 +459,10 @@ impl Jwk {
     /// [`MIN_RSA_BITS`] bits.
     fn verifier(&self) -> Result<(Algorithm, ParsedPublicKey), KeyError> {
         if self.use_.as_deref().is_some_and(|u| u != "sig") {
-            return Err(KeyError::InvalidJwk("use is not sig"));
+            return Err(KeyError::NotForSignatures);
         }
         if self.key_ops.as_ref().is_some_and(|ops| !ops.iter().any(|op| op == "verify")) {
-            return Err(KeyError::InvalidJwk("key_ops does not allow verify"));
+            return Err(KeyError::NotForSignatures);
         }
         let alg = self.algorithm()?;
         let bytes = |v: &Option<String>, name: &'static str| -> Result<Vec<u8>, KeyError> {

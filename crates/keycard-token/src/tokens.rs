@@ -80,6 +80,8 @@ pub struct TokenSettings {
     pub csrf_claim: bool,
     /// When verifying: take the identity (`sub` of the decoded claims) from this claim instead,
     /// such as `email` or `preferred_username` of an OIDC provider's tokens (default none: `sub`).
+    /// The claim itself stays readable among the application's claims; the token's own `sub` is
+    /// replaced.
     /// A token without it, or with a non-string value, is refused with
     /// [`TokenError::MissingIdentity`]. Issuing is unaffected.
     pub identity_claim: Option<String>,
@@ -750,8 +752,11 @@ impl Tokens {
             Some(name) => {
                 let mut map: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidPayload)?;
-                match map.remove(name.as_str()) {
+                // The claim stays where it is too (for the application's claims type); only
+                // `sub` is replaced.
+                match map.get(name.as_str()) {
                     Some(serde_json::Value::String(id)) if !id.is_empty() => {
+                        let id = id.clone();
                         map.insert("sub".into(), id.into());
                     }
                     _ => return Err(TokenError::MissingIdentity),

@@ -722,6 +722,7 @@ mod asymmetric {
             assert_eq!(claims.sub, "alice@example.com");
             assert_eq!(claims.jti, None);
             assert_eq!(claims.extra["groups"][0], "api-access");
+            assert_eq!(claims.extra["email"], "alice@example.com");
         }
         let header = format!(r#"{{"alg":"RS256","typ":"secevent+jwt","kid":"{}"}}"#, key.kid());
         assert_eq!(verifier.verify::<()>(&forge_with(&key, &header, &payload)), Err(TokenError::InvalidHeader));
