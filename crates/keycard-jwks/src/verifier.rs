@@ -290,24 +290,24 @@ impl Inner {
 
     /// The usable keys of a JWK Set; skipped ones are logged.
     fn parse_keys(&self, url: &Url, body: &[u8]) -> Result<Keys, JwksError> {
+        let mut skipped_count = 0;
+        let filtered = self.algorithms.as_deref().and_then(|allowed| filter_algorithms(body, allowed));
+        let body = match &filtered {
+            Some((kept, dropped)) => {
+                for kid in dropped {
+                    skipped_count += 1;
+                    tracing::warn!(issuer = %self.issuer, url = %url, kid = %kid, "JWKS key skipped: algorithm not allowed");
+                }
+                kept.as_slice()
+            }
+            None => body,
+        };
         let (keys, skipped) =
             Keys::from_jwks(body).map_err(|source| JwksError::InvalidJwks { url: url.to_string(), source })?;
-        let mut skipped_count = 0;
         for skip in skipped.iter() {
             skipped_count += 1;
             tracing::warn!(issuer = %self.issuer, url = %url, key = %skip, "JWKS key skipped");
         }
-        let keys = match &self.algorithms {
-            None => keys,
-            Some(allowed) => {
-                let (kept, dropped) = keys.retain_algorithms(allowed);
-                for kid in &dropped {
-                    skipped_count += 1;
-                    tracing::warn!(issuer = %self.issuer, url = %url, kid = %kid, "JWKS key skipped: algorithm not allowed");
-                }
-                kept
-            }
-        };
         if keys.kids().is_empty() {
             return Err(JwksError::NoUsableKeys { url: url.to_string(), skipped: skipped_count });
         }
@@ -352,6 +352,35 @@ async fn refresh_loop(inner: Weak<Inner>, mut stop: oneshot::Receiver<()>) {
             None => return,
         }
     }
+}
+
+/// The JWK Set `body` without the keys whose algorithm (`alg`, or the one implied by the key
+/// type: EC P-256 ES256, P-384 ES384, OKP Ed25519 EdDSA, RSA RS256) is not in `allowed`, and
+/// the kids of the keys removed. `None` when `body` is not a JSON object with a `keys` array
+/// (keycard-token then says what is wrong with it).
+fn filter_algorithms(body: &[u8], allowed: &[Algorithm]) -> Option<(Vec<u8>, Vec<String>)> {
+    let mut set: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let keys = set.get_mut("keys")?.as_array_mut()?;
+    let mut dropped = Vec::new();
+    keys.retain(|jwk| {
+        let member = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
+        let alg = member("alg").map(str::to_owned).or_else(|| {
+            let implied = match (member("kty")?, member("crv")) {
+                ("EC", Some("P-256")) => "ES256",
+                ("EC", Some("P-384")) => "ES384",
+                ("OKP", Some("Ed25519")) => "EdDSA",
+                ("RSA", _) => "RS256",
+                _ => return None,
+            };
+            Some(implied.to_owned())
+        });
+        let keep = alg.and_then(|alg| alg.parse::<Algorithm>().ok()).is_some_and(|alg| allowed.contains(&alg));
+        if !keep {
+            dropped.push(member("kid").unwrap_or("(no kid)").to_owned());
+        }
+        keep
+    });
+    Some((serde_json::to_vec(&set).ok()?, dropped))
 }
 
 /// `e` and its sources, `: `-separated, for one log line.
