@@ -90,13 +90,12 @@ pub enum JwksError {
         found: String,
     },
     /// The key set is not a JWK Set (RFC 7517 §5): malformed JSON, or no `keys` array.
-    #[error("GET {url}: not a JWK Set ({source})")]
+    #[error("GET {url}: not a JWK Set: {reason}")]
     InvalidJwks {
         /// The JWKS URL.
         url: String,
-        /// What keycard-token refused.
-        #[source]
-        source: keycard_token::KeyError,
+        /// What is wrong: the JSON syntax error (line and column), or the missing `keys` array.
+        reason: String,
     },
     /// The key set parsed, but has no key this verifier can use (all skipped: encryption keys,
     /// symmetric keys, unsupported or not allowed algorithms, bad sizes, duplicate kids).

@@ -205,7 +205,7 @@ impl JwksVerifier {
 
     /// The key ids of the keys in use (for diagnostics).
     pub fn kids(&self) -> Vec<String> {
-        self.inner.tokens.keys().kids()
+        self.inner.tokens.keys().kids().into_iter().map(str::to_owned).collect()
     }
 
     /// Fetches the key set now (discovery first if it has not succeeded yet), whatever the
@@ -253,7 +253,7 @@ impl Inner {
 
     fn knows(&self, kid: Option<&str>) -> bool {
         match kid {
-            Some(kid) => self.tokens.keys().kids().iter().any(|k| k == kid),
+            Some(kid) => self.tokens.keys().kids().contains(&kid),
             None => true,
         }
     }
@@ -302,13 +302,24 @@ impl Inner {
             }
             None => body,
         };
-        let (keys, skipped) =
-            Keys::from_jwks(body).map_err(|source| JwksError::InvalidJwks { url: url.to_string(), source })?;
-        for skip in skipped.iter() {
+        let (keys, skipped) = Keys::from_jwks(body).map_err(|_| JwksError::InvalidJwks {
+            url: url.to_string(),
+            reason: match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(e) => e.to_string(),
+                Ok(_) => "no \"keys\" array of objects".to_owned(),
+            },
+        })?;
+        for (kid, reason) in &skipped {
             skipped_count += 1;
-            tracing::warn!(issuer = %self.issuer, url = %url, key = %skip, "JWKS key skipped");
+            tracing::warn!(
+                issuer = %self.issuer,
+                url = %url,
+                kid = kid.as_deref().unwrap_or("(none)"),
+                reason = %reason,
+                "JWKS key skipped"
+            );
         }
-        if keys.kids().is_empty() {
+        if keys.is_empty() {
             return Err(JwksError::NoUsableKeys { url: url.to_string(), skipped: skipped_count });
         }
         Ok(keys)
