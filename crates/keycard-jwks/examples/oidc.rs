@@ -106,7 +106,7 @@ async fn main() {
     tracing_subscriber::fmt().with_env_filter(
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
     ).init();
-    let settings = Settings::from_vars(|name| std::env::var(name).ok()).unwrap_or_else(|e| fail(e));
+    let settings = Settings::from_vars(|name| std::env::var(name).ok()).unwrap_or_else(fail);
     let app = app(&settings).await.unwrap_or_else(|e| fail(format!("{}: {e}", settings.issuer)));
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await

@@ -90,8 +90,14 @@ pub(crate) struct Fetched {
 }
 
 /// GETs `url`: a 200 with a body of at most [`MAX_BODY_LEN`] bytes.
-pub(crate) async fn get(client: &reqwest::Client, url: &Url) -> Result<Fetched, JwksError> {
-    let http = |source| JwksError::Http { url: url.to_string(), source };
+pub(crate) async fn get(client: &reqwest::Client, url: &Url, timeout: Duration) -> Result<Fetched, JwksError> {
+    let http = |source: reqwest::Error| {
+        if source.is_timeout() {
+            JwksError::Timeout { url: url.to_string(), timeout }
+        } else {
+            JwksError::Http { url: url.to_string(), source }
+        }
+    };
     let mut response =
         client.get(url.clone()).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(http)?;
     let status = response.status();
@@ -122,8 +128,13 @@ struct Discovery {
 
 /// OpenID Connect discovery: the JWKS URL of `issuer`, whose configuration document must name
 /// exactly `issuer`.
-pub(crate) async fn discover(client: &reqwest::Client, issuer: &str, url: &Url) -> Result<Url, JwksError> {
-    let fetched = get(client, url).await?;
+pub(crate) async fn discover(
+    client: &reqwest::Client,
+    issuer: &str,
+    url: &Url,
+    timeout: Duration,
+) -> Result<Url, JwksError> {
+    let fetched = get(client, url, timeout).await?;
     let doc: Discovery = serde_json::from_slice(&fetched.body)
         .map_err(|source| JwksError::InvalidDiscovery { url: url.to_string(), source })?;
     if doc.issuer != issuer {
@@ -238,7 +249,8 @@ mod tests {
 
     #[test]
     fn cache_control_max_age_is_read_in_every_spelling() {
-        let table: &[(&[(&str, &str)], Option<u64>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<u64>);
+        let table: &[Case] = &[
             (&[], None),
             (&[("cache-control", "public, max-age=300")], Some(300)),
             (&[("cache-control", "Max-Age=\"120\", must-revalidate")], Some(120)),

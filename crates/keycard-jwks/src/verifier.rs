@@ -11,7 +11,7 @@ use std::time::Duration;
 use keycard_token::{Algorithm, Audience, Claims, Clock, Decoded, KeySource, Keys, SystemClock, TokenError, TokenSettings, Tokens};
 use reqwest::Url;
 use serde::de::DeserializeOwned;
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::{Mutex, Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::JwksError;
@@ -78,6 +78,8 @@ struct Inner {
     fetch: Mutex<FetchState>,
     /// Incremented on every key set change.
     generation: AtomicU64,
+    /// Wakes the background task when `next_due` moved.
+    rescheduled: Arc<Notify>,
     /// Dropped with the verifier: stops the background task.
     _stop: oneshot::Sender<()>,
 }
@@ -85,7 +87,7 @@ struct Inner {
 struct FetchState {
     /// The key set's URL (unknown until discovery has succeeded).
     jwks_url: Option<Url>,
-    /// When the last fetch started (successful or not): the refetch throttle.
+    /// When the last refetch for an unknown kid started (successful or not): the throttle.
     last_attempt: Option<Instant>,
     /// When the background task refetches next.
     next_due: Instant,
@@ -238,6 +240,7 @@ impl Inner {
         if state.last_attempt.is_some_and(|last| last.elapsed() < self.min_refetch_interval) {
             return false;
         }
+        state.last_attempt = Some(Instant::now());
         match self.fetch_locked(&mut state).await {
             Ok(()) => self.knows(kid),
             Err(e) => {
@@ -261,7 +264,6 @@ impl Inner {
     /// Fetches the key set (after discovery, if needed) within the HTTP timeout and, if it has
     /// usable keys, puts them in place. The caller holds the fetch lock.
     async fn fetch_locked(&self, state: &mut FetchState) -> Result<(), JwksError> {
-        state.last_attempt = Some(Instant::now());
         let url = state.jwks_url.as_ref().or(self.discovery.as_ref()).map(Url::to_string).unwrap_or_default();
         match tokio::time::timeout(self.http_timeout, self.fetch_unbounded(state)).await {
             Ok(result) => result,
@@ -273,18 +275,19 @@ impl Inner {
         let jwks_url = match (&state.jwks_url, &self.discovery) {
             (Some(url), _) => url.clone(),
             (None, Some(discovery)) => {
-                let url = fetch::discover(&self.client, &self.issuer, discovery).await?;
+                let url = fetch::discover(&self.client, &self.issuer, discovery, self.http_timeout).await?;
                 state.jwks_url = Some(url.clone());
                 url
             }
             (None, None) => return Err(JwksError::Config("neither a JWKS URL nor an issuer to discover it from")),
         };
-        let fetched = fetch::get(&self.client, &jwks_url).await?;
+        let fetched = fetch::get(&self.client, &jwks_url, self.http_timeout).await?;
         let keys = self.parse_keys(&jwks_url, &fetched.body)?;
         tracing::debug!(issuer = %self.issuer, url = %jwks_url, kids = ?keys.kids(), "key set fetched");
         self.tokens.set_keys(keys);
         self.generation.fetch_add(1, Ordering::AcqRel);
         state.next_due = Instant::now() + fetch::refresh_interval(fetched.max_age, self.refresh_floor);
+        self.rescheduled.notify_one();
         Ok(())
     }
 
@@ -347,8 +350,9 @@ impl Inner {
     }
 }
 
-/// The background task: refreshes when due, until the verifier is dropped.
-async fn refresh_loop(inner: Weak<Inner>, mut stop: oneshot::Receiver<()>) {
+/// The background task: refreshes when due, until the verifier is dropped. It holds the
+/// verifier only while refreshing, so that dropping the last clone stops it.
+async fn refresh_loop(inner: Weak<Inner>, mut stop: oneshot::Receiver<()>, rescheduled: Arc<Notify>) {
     loop {
         let due = match inner.upgrade() {
             Some(inner) => inner.next_due().await,
@@ -356,6 +360,7 @@ async fn refresh_loop(inner: Weak<Inner>, mut stop: oneshot::Receiver<()>) {
         };
         tokio::select! {
             _ = &mut stop => return,
+            () = rescheduled.notified() => continue,
             () = tokio::time::sleep_until(due) => {}
         }
         match inner.upgrade() {
@@ -497,7 +502,8 @@ impl JwksVerifierBuilder {
             let mut state = verifier.inner.fetch.lock().await;
             verifier.inner.fetch_locked(&mut state).await?;
         }
-        tokio::spawn(refresh_loop(Arc::downgrade(&verifier.inner), stop));
+        let rescheduled = verifier.inner.rescheduled.clone();
+        tokio::spawn(refresh_loop(Arc::downgrade(&verifier.inner), stop, rescheduled));
         Ok(verifier)
     }
 
@@ -508,7 +514,8 @@ impl JwksVerifierBuilder {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| JwksError::Config("build_lazy must be called within a Tokio runtime"))?;
         let (verifier, stop) = self.prepare()?;
-        runtime.spawn(refresh_loop(Arc::downgrade(&verifier.inner), stop));
+        let rescheduled = verifier.inner.rescheduled.clone();
+        runtime.spawn(refresh_loop(Arc::downgrade(&verifier.inner), stop, rescheduled));
         Ok(verifier)
     }
 
@@ -562,6 +569,7 @@ impl JwksVerifierBuilder {
             refresh_floor: self.refresh_floor,
             fetch: Mutex::new(FetchState { jwks_url, last_attempt: None, next_due: Instant::now() }),
             generation: AtomicU64::new(0),
+            rescheduled: Arc::new(Notify::new()),
             _stop: stop_tx,
         };
         Ok((JwksVerifier { inner: Arc::new(inner) }, stop_rx))
