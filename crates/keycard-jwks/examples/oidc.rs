@@ -103,9 +103,9 @@ async fn group_protected(State(groups_claim): State<Arc<str>>, jwt: Jwt<OidcClai
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let settings = Settings::from_vars(|name| std::env::var(name).ok()).unwrap_or_else(fail);
     let app = app(&settings).await.unwrap_or_else(|e| fail(format!("{}: {e}", settings.issuer)));
     let listener = tokio::net::TcpListener::bind(&settings.bind)
@@ -115,7 +115,10 @@ async fn main() {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.unwrap_or_else(|e| fail(format!("server error: {e}")));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .unwrap_or_else(|e| fail(format!("server error: {e}")));
 }
 
 /// Prints `msg` and exits with status 1.

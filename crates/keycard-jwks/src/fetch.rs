@@ -33,7 +33,11 @@ pub(crate) fn check_url(url: &str) -> Result<Url, JwksError> {
     match parsed.scheme() {
         "https" => {}
         "http" if is_loopback(&parsed) => {}
-        "http" => return Err(invalid("http:// is accepted for loopback hosts only (127.0.0.0/8, ::1, localhost); use https://")),
+        "http" => {
+            return Err(invalid(
+                "http:// is accepted for loopback hosts only (127.0.0.0/8, ::1, localhost); use https://",
+            ));
+        }
         _ => return Err(invalid("only https:// URLs are accepted")),
     }
     if parsed.host().is_none() {

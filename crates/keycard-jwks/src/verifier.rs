@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use keycard_token::{Algorithm, Audience, Claims, Clock, Decoded, KeySource, Keys, SystemClock, TokenError, TokenSettings, Tokens};
+use keycard_token::{
+    Algorithm, Audience, Claims, Clock, Decoded, KeySource, Keys, SystemClock, TokenError, TokenSettings, Tokens,
+};
 use reqwest::Url;
 use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, Notify, oneshot};

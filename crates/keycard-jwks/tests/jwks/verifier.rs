@@ -134,7 +134,9 @@ async fn a_flood_of_unknown_kids_costs_one_fetch_per_interval() {
     let p = Provider::start(&[Algorithm::ES256]).await;
     let v = builder(&p).min_refetch_interval(Duration::from_millis(1500)).build().await.unwrap();
     let claims = p.claims("a@example.com", &[]);
-    let forged = |i: usize| p.token_with_header(0, &json!({"alg": "ES256", "typ": "JWT", "kid": format!("made-up-{i}")}), &claims);
+    let forged = |i: usize| {
+        p.token_with_header(0, &json!({"alg": "ES256", "typ": "JWT", "kid": format!("made-up-{i}")}), &claims)
+    };
 
     let wave = |from: usize| {
         let tasks: Vec<_> = (from..from + 300)
@@ -180,7 +182,12 @@ async fn a_provider_that_is_down_leaves_the_cached_keys_in_use() {
 #[tokio::test]
 async fn a_slow_provider_costs_at_most_the_http_timeout_and_never_delays_known_kids() {
     let p = Provider::start(&[Algorithm::ES256]).await;
-    let v = builder(&p).http_timeout(Duration::from_millis(400)).min_refetch_interval(Duration::ZERO).build().await.unwrap();
+    let v = builder(&p)
+        .http_timeout(Duration::from_millis(400))
+        .min_refetch_interval(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
     let known = p.token(&p.claims("a@example.com", &[]));
     p.set_mode(Mode::Slow(Duration::from_secs(30)));
     let forged = p.token_with_header(0, &json!({"alg": "ES256", "kid": "new"}), &p.claims("a@example.com", &[]));
@@ -303,13 +310,12 @@ async fn algorithm_confusion_with_the_public_key_as_hmac_secret_is_refused() {
             }
         }
         for secret in secrets {
-            for header in [json!({"alg": "HS256", "typ": "JWT", "kid": p.kid(i)}), json!({"alg": "HS256", "typ": "JWT"})] {
+            for header in
+                [json!({"alg": "HS256", "typ": "JWT", "kid": p.kid(i)}), json!({"alg": "HS256", "typ": "JWT"})]
+            {
                 let token = provider::sign_hs256(&secret, &header, &claims);
                 let err = verify(&v, &token).await.unwrap_err();
-                assert!(
-                    matches!(err, TokenError::AlgorithmNotAllowed | TokenError::UnknownKey),
-                    "{header}: {err:?}"
-                );
+                assert!(matches!(err, TokenError::AlgorithmNotAllowed | TokenError::UnknownKey), "{header}: {err:?}");
             }
         }
     }
@@ -323,15 +329,16 @@ async fn key_location_headers_are_refused_and_never_fetched() {
     let v = builder(&p).min_refetch_interval(Duration::ZERO).build().await.unwrap();
     let claims = p.claims("a@example.com", &[]);
     let evil = format!("{}/evil", p.base);
-    for (name, value) in [
-        ("jku", json!(evil)),
-        ("x5u", json!(evil)),
-        ("jwk", p.public_jwk(0)),
-        ("x5c", json!(["MIIB"])),
-    ] {
+    for (name, value) in
+        [("jku", json!(evil)), ("x5u", json!(evil)), ("jwk", p.public_jwk(0)), ("x5c", json!(["MIIB"]))]
+    {
         let mut header = json!({"alg": "ES256", "typ": "JWT", "kid": p.kid(0)});
         header[name] = value.clone();
-        assert_eq!(verify(&v, &p.token_with_header(0, &header, &claims)).await.unwrap_err(), TokenError::InvalidHeader, "{name}");
+        assert_eq!(
+            verify(&v, &p.token_with_header(0, &header, &claims)).await.unwrap_err(),
+            TokenError::InvalidHeader,
+            "{name}"
+        );
         header.as_object_mut().unwrap().remove("kid");
         assert!(verify(&v, &p.token_with_header(0, &header, &claims)).await.is_err(), "{name} without kid");
     }
