@@ -37,6 +37,10 @@ pub enum Mode {
     /// The JWKS endpoint answers keys no verifier can use (an `oct` key, an `enc` key, a
     /// truncated EC key).
     Unusable,
+    /// The JWKS endpoint answers the real keys, each twice (the copy has the same kid), among
+    /// unusable entries: an `oct` key, an `enc` key, a truncated EC key, a 1024-bit RSA key,
+    /// an unknown key type, non-objects.
+    Mixed,
     /// The JWKS endpoint answers 2 MiB.
     Huge,
     /// The JWKS endpoint redirects to `/evil`.
@@ -283,13 +287,17 @@ async fn jwks(State(state): State<Arc<State_>>) -> Response {
     let body = match mode {
         Mode::Malformed => "{not json".to_owned(),
         Mode::Empty => r#"{"keys": []}"#.to_owned(),
-        Mode::Unusable => json!({"keys": [
-            {"kty": "oct", "k": b64(&[7; 32]), "alg": "HS256", "kid": "hmac"},
-            {"kty": "EC", "crv": "P-256", "use": "enc", "kid": "enc",
-             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
-            {"kty": "EC", "crv": "P-256", "kid": "short", "x": "f83OJ3D2", "y": "x_FEzRu9"},
-        ]})
-        .to_string(),
+        Mode::Unusable => json!({ "keys": unusable_keys() }).to_string(),
+        Mode::Mixed => {
+            let mut keys: Vec<Value> = unusable_keys();
+            for key in state.keys.lock().unwrap().iter() {
+                let jwk = serde_json::to_value(key.public_jwk()).unwrap();
+                keys.push(jwk.clone());
+                keys.push(jwk);
+            }
+            keys.extend([json!(42), json!("x"), json!(null), json!([]), json!({"kty": "XYZ", "kid": "xyz"})]);
+            json!({ "keys": keys }).to_string()
+        }
         Mode::Huge => format!(r#"{{"keys": [], "padding": "{}"}}"#, "x".repeat(2 << 20)),
         Mode::Redirect => {
             return (StatusCode::FOUND, [(header::LOCATION, format!("{}/evil", state.base))]).into_response();
@@ -304,6 +312,21 @@ async fn jwks(State(state): State<Arc<State_>>) -> Response {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_str(cc).unwrap());
     }
     response
+}
+
+/// Keys no verifier may use.
+fn unusable_keys() -> Vec<Value> {
+    vec![
+        json!({"kty": "oct", "k": b64(&[7; 32]), "alg": "HS256", "kid": "hmac"}),
+        json!({"kty": "EC", "crv": "P-256", "use": "enc", "kid": "enc",
+               "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}),
+        json!({"kty": "EC", "crv": "P-256", "kid": "short", "x": "f83OJ3D2", "y": "x_FEzRu9"}),
+        json!({"kty": "EC", "crv": "P-256", "kid": "off-curve", "x": b64(&[1; 32]), "y": b64(&[2; 32])}),
+        json!({"kty": "RSA", "kid": "rsa-1024", "alg": "RS256", "e": "AQAB", "n": b64(&[0xc5; 128])}),
+        json!({"kty": "OKP", "crv": "X25519", "kid": "x25519", "x": b64(&[9; 32])}),
+        json!({"kty": "EC", "crv": "P-256", "alg": "HS256", "kid": "ec-as-hmac",
+               "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}),
+    ]
 }
 
 async fn other(State(state): State<Arc<State_>>) -> StatusCode {

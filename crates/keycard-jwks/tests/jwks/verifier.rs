@@ -242,6 +242,26 @@ async fn a_malformed_key_set_is_a_clear_error_at_start_and_keeps_the_old_keys_la
 }
 
 #[tokio::test]
+async fn bad_keys_and_duplicate_kids_are_skipped_and_the_good_keys_used() {
+    let p = Provider::start(&[Algorithm::ES256, Algorithm::EdDSA]).await;
+    p.set_mode(Mode::Mixed);
+    let v = builder(&p).build().await.unwrap();
+    let mut kids = v.kids();
+    kids.sort();
+    let mut want = vec![p.kid(0), p.kid(1)];
+    want.sort();
+    assert_eq!(kids, want, "only the good keys, once each");
+    for i in 0..2 {
+        assert!(verify(&v, &p.token_by(i, &p.claims("a@example.com", &[]))).await.is_ok());
+    }
+    let claims = p.claims("a@example.com", &[]);
+    for kid in ["hmac", "enc", "short", "off-curve", "rsa-1024", "x25519", "ec-as-hmac", "xyz"] {
+        let token = provider::sign_hs256(&[7; 32], &json!({"alg": "HS256", "kid": kid}), &claims);
+        assert_eq!(verify(&v, &token).await.unwrap_err(), TokenError::UnknownKey, "{kid}");
+    }
+}
+
+#[tokio::test]
 async fn oversized_answers_and_redirects_are_refused() {
     let p = Provider::start(&[Algorithm::ES256]).await;
     p.set_mode(Mode::Huge);
