@@ -231,20 +231,23 @@ impl Inner {
     /// `true` when the key set now has it (or, for a token without kid, when it changed).
     async fn unknown_key(&self, kid: Option<&str>) -> bool {
         let seen = self.generation.load(Ordering::Acquire);
+        if self.has(kid) {
+            return true; // fetched since the caller looked
+        }
         let Ok(mut state) = tokio::time::timeout(self.http_timeout, self.fetch.lock()).await else {
             tracing::debug!(issuer = %self.issuer, "gave up waiting for the key set fetch in progress");
             return false;
         };
         if self.generation.load(Ordering::Acquire) != seen {
             // Fetched while we waited: that answer is as fresh as ours would be.
-            return self.knows(kid);
+            return kid.is_none() || self.has(kid);
         }
         if state.last_attempt.is_some_and(|last| last.elapsed() < self.min_refetch_interval) {
             return false;
         }
         state.last_attempt = Some(Instant::now());
         match self.fetch_locked(&mut state).await {
-            Ok(()) => self.knows(kid),
+            Ok(()) => kid.is_none() || self.has(kid),
             Err(e) => {
                 tracing::warn!(
                     issuer = %self.issuer,
@@ -256,11 +259,9 @@ impl Inner {
         }
     }
 
-    fn knows(&self, kid: Option<&str>) -> bool {
-        match kid {
-            Some(kid) => self.tokens.keys().kids().contains(&kid),
-            None => true,
-        }
+    /// Whether the key set has a key with this `kid` (`false` for `None`).
+    fn has(&self, kid: Option<&str>) -> bool {
+        kid.is_some_and(|kid| self.tokens.keys().kids().contains(&kid))
     }
 
     /// Fetches the key set (after discovery, if needed) within the HTTP timeout and, if it has
