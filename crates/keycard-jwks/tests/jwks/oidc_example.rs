@@ -97,3 +97,23 @@ async fn the_oidc_example_reads_its_claims_from_the_environment() {
 
     assert!(Settings::from_vars(|_| None).unwrap_err().contains("OIDC_ISSUER_URL"));
 }
+
+#[tokio::test]
+async fn a_flood_of_forged_kids_at_the_example_costs_one_fetch() {
+    let p = Provider::start(&[Algorithm::ES256]).await;
+    let app = app(&settings(&p, &[])).await.unwrap();
+    let claims = p.claims("alice@example.com", &["api-access"]);
+    let requests: Vec<_> = (0..200)
+        .map(|i| {
+            let header = json!({"alg": "ES256", "typ": "JWT", "kid": format!("forged-{i}")});
+            let (app, token) = (app.clone(), p.token_with_header(0, &header, &claims));
+            tokio::spawn(async move { get(&app, "/group-protected", Some(&token)).await })
+        })
+        .collect();
+    for request in requests {
+        let (status, body, _) = request.await.unwrap();
+        assert_eq!((status, body), (401, json!({"msg": "Unknown key id"})));
+    }
+    assert_eq!(p.jwks_hits(), 2, "the initial fetch and one refetch");
+    assert_eq!(get(&app, "/group-protected", Some(&p.token(&claims))).await.0, 200);
+}
