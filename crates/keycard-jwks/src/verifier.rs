@@ -9,7 +9,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use keycard_token::{
-    Algorithm, Audience, Claims, Clock, Decoded, KeySource, Keys, SystemClock, TokenError, TokenSettings, Tokens,
+    Algorithm, Audience, Claims, Clock, Decoded, KeyError, KeySource, Keys, SystemClock, TokenError, TokenSettings,
+    Tokens,
 };
 use reqwest::Url;
 use serde::de::DeserializeOwned;
@@ -317,13 +318,14 @@ impl Inner {
         })?;
         for (kid, reason) in &skipped {
             skipped_count += 1;
-            tracing::warn!(
-                issuer = %self.issuer,
-                url = %url,
-                kid = kid.as_deref().unwrap_or("(none)"),
-                reason = %reason,
-                "JWKS key skipped"
-            );
+            let kid = kid.as_deref().unwrap_or("(none)");
+            // Providers publish their encryption keys beside the signature keys (Keycloak does by
+            // default): expected, not worth a warning on every refresh.
+            if matches!(reason, KeyError::InvalidJwk(what) if what.starts_with("use") || what.starts_with("key_ops")) {
+                tracing::debug!(issuer = %self.issuer, url = %url, kid, reason = %reason, "JWKS key skipped");
+            } else {
+                tracing::warn!(issuer = %self.issuer, url = %url, kid, reason = %reason, "JWKS key skipped");
+            }
         }
         if keys.is_empty() {
             return Err(JwksError::NoUsableKeys { url: url.to_string(), skipped: skipped_count });
