@@ -107,7 +107,15 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let settings = Settings::from_vars(|name| std::env::var(name).ok()).unwrap_or_else(fail);
-    let app = app(&settings).await.unwrap_or_else(|e| fail(format!("{}: {e}", settings.issuer)));
+    let app = app(&settings).await.unwrap_or_else(|e| {
+        let mut msg = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            msg = format!("{msg}: {cause}");
+            source = cause.source();
+        }
+        fail(msg)
+    });
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await
         .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", settings.bind)));
