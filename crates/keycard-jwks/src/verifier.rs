@@ -580,3 +580,42 @@ impl JwksVerifierBuilder {
         Ok((JwksVerifier { inner: Arc::new(inner) }, stop_rx))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allow_list_filters_on_the_alg_member_or_the_implied_algorithm() {
+        let body = serde_json::json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "kid": "p256"},
+            {"kty": "EC", "crv": "P-384", "kid": "p384"},
+            {"kty": "OKP", "crv": "Ed25519", "kid": "ed"},
+            {"kty": "RSA", "kid": "rsa"},
+            {"kty": "RSA", "alg": "PS256", "kid": "pss"},
+            {"kty": "oct", "alg": "HS256", "kid": "hmac"},
+            {"kty": "EC", "crv": "P-256", "alg": "none", "kid": "none"},
+            {"kty": "EC"},
+            42,
+        ]})
+        .to_string();
+        let kept = |allowed: &[Algorithm]| {
+            let (json, dropped) = filter_algorithms(body.as_bytes(), allowed).unwrap();
+            let set: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            let kids: Vec<String> =
+                set["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+            (kids, dropped.len())
+        };
+        assert_eq!(kept(&[Algorithm::ES256]), (vec!["p256".to_owned()], 8));
+        assert_eq!(kept(&[Algorithm::RS256, Algorithm::PS256]), (vec!["rsa".to_owned(), "pss".to_owned()], 7));
+        assert_eq!(kept(&[Algorithm::EdDSA, Algorithm::ES384]), (vec!["p384".to_owned(), "ed".to_owned()], 7));
+        assert!(filter_algorithms(b"{not json", &[Algorithm::ES256]).is_none());
+        assert!(filter_algorithms(br#"{"keys": 1}"#, &[Algorithm::ES256]).is_none());
+    }
+
+    #[test]
+    fn error_chains_read_as_one_line() {
+        let e = JwksError::InvalidUrl { url: "http://x".into(), reason: "no" };
+        assert_eq!(error_chain(&e), "invalid URL http://x: no");
+    }
+}
