@@ -59,4 +59,6 @@ mod verifier;
 pub use claims::{OidcClaims, claim, claim_contains, claim_contains_all, claim_contains_any};
 pub use error::JwksError;
 pub use fetch::MAX_BODY_LEN;
-pub use verifier::{DEFAULT_HTTP_TIMEOUT, DEFAULT_MIN_REFETCH_INTERVAL, JwksVerifier, JwksVerifierBuilder};
+pub use verifier::{
+    DEFAULT_CACHE_CAPACITY, DEFAULT_HTTP_TIMEOUT, DEFAULT_MIN_REFETCH_INTERVAL, JwksVerifier, JwksVerifierBuilder,
+};
