@@ -83,6 +83,10 @@ async fn issuer_and_audience_are_always_checked() {
     for (claims, want) in table {
         assert_eq!(verify(&v, &p.token(&claims)).await.unwrap_err(), want, "{claims}");
     }
+    for jti in [json!("not-a-uuid"), json!("0d6f1a4e-9e4c-4d62-8d40-6d9f4f1f3b1e")] {
+        let claims = verify(&v, &p.token(&with("jti", jti.clone()))).await.unwrap();
+        assert_eq!(claims.jti.as_deref(), jti.as_str(), "foreign jti values are kept as they are");
+    }
     let several = with("aud", json!(["account", CLIENT_ID]));
     assert!(verify(&v, &p.token(&several)).await.is_ok(), "one matching audience of several suffices");
 }
