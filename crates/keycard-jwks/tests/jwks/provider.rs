@@ -142,6 +142,11 @@ impl Provider {
         self.state.keys.lock().unwrap()[i].kid().to_owned()
     }
 
+    /// Key `i` itself (to sign with keycard-token, as a keycard server would).
+    pub fn signing_key(&self, i: usize) -> SigningKey {
+        self.state.keys.lock().unwrap()[i].clone()
+    }
+
     /// The public JWK of key `i`.
     pub fn public_jwk(&self, i: usize) -> Value {
         serde_json::to_value(self.state.keys.lock().unwrap()[i].public_jwk()).unwrap()

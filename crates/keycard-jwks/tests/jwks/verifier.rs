@@ -36,6 +36,28 @@ async fn discovery_finds_the_key_set_and_tokens_of_every_algorithm_verify() {
 }
 
 #[tokio::test]
+async fn tokens_of_a_keycard_server_verify() {
+    let p = Provider::start(&[Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256]).await;
+    let v = builder(&p).build().await.unwrap();
+    for i in 0..3 {
+        let settings = keycard_token::TokenSettings {
+            issuer: Some(p.issuer.clone()),
+            audience: Some(CLIENT_ID.into()),
+            ..Default::default()
+        };
+        let keycard = keycard_token::Tokens::new(
+            keycard_token::Keys::signing(p.signing_key(i)),
+            settings,
+            std::sync::Arc::new(keycard_token::SystemClock),
+        );
+        let signed = keycard.access("alice").claims(json!({"roles": ["admin"]})).sign().unwrap();
+        let claims = verify(&v, &signed.token).await.unwrap();
+        assert_eq!((claims.sub.as_str(), &claims.extra["roles"]), ("alice", &json!(["admin"])));
+        assert_eq!(claims.jti, signed.claims.jti);
+    }
+}
+
+#[tokio::test]
 async fn a_jwks_url_is_used_without_discovery() {
     let p = Provider::start(&[Algorithm::ES256]).await;
     let v = JwksVerifier::builder().issuer(&p.issuer).jwks_url(&p.jwks_url).audience(CLIENT_ID).build().await.unwrap();
