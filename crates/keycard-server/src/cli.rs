@@ -29,6 +29,8 @@ pub enum Command {
     /// Run the HTTP server.
     #[command(after_help = "The JWT secret is read from KEYCARD_JWT_SECRET (never a flag). When it is unset, \
 keycard uses the secret in --secret-file, creating it (mode 0600) with a fresh 256-bit secret on first start.\n\
+With an asymmetric --jwt-algorithm, private keys are kept in the database, encrypted (AES-256-GCM) when \
+KEYCARD_KEY_ENCRYPTION_KEY (32 bytes, base64url; never a flag) is set.\n\
 Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).")]
     Serve(Box<ServeArgs>),
     /// Print a fresh 256-bit secret for KEYCARD_JWT_SECRET.
@@ -162,7 +164,7 @@ pub struct ServeArgs {
     /// Rotate the signing key when the active one is this old (at least 1h; e.g. 30d; default
     /// off: rotate with `keycard keys rotate`).
     #[arg(long, env = "KEYCARD_KEY_ROTATION", value_parser = settings::parse_rotation, default_value = "off")]
-    pub key_rotation: Option<Duration>,
+    pub key_rotation: settings::KeyRotation,
 }
 
 /// The signing algorithm, shared by `keycard serve` and `keycard keys`.
@@ -382,7 +384,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             algorithm: args.signing.algorithm,
             public_url: args.public_url,
             key_encryption_key: settings::key_encryption_key_from_env()?,
-            key_rotation: args.key_rotation,
+            key_rotation: args.key_rotation.0,
         },
     };
     tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));

@@ -150,16 +150,20 @@ pub fn parse_audience(s: &str) -> Result<keycard_token::Audience, String> {
     }
 }
 
+/// `KEYCARD_KEY_ROTATION`: the age at which the active signing key is rotated, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyRotation(pub Option<Duration>);
+
 /// Parses `KEYCARD_KEY_ROTATION`: a duration of at least one hour, or `off`.
-pub fn parse_rotation(s: &str) -> Result<Option<Duration>, String> {
+pub fn parse_rotation(s: &str) -> Result<KeyRotation, String> {
     if s.trim().eq_ignore_ascii_case("off") || s.trim().is_empty() {
-        return Ok(None);
+        return Ok(KeyRotation(None));
     }
     let d = parse_duration(s)?;
     if d < Duration::from_secs(3600) {
         return Err("the key rotation interval must be at least 1h (or `off`)".into());
     }
-    Ok(Some(d))
+    Ok(KeyRotation(Some(d)))
 }
 
 /// PEM certificate chain and private key for HTTPS.
@@ -453,8 +457,8 @@ mod tests {
 
     #[test]
     fn key_rotation_is_off_or_at_least_an_hour() {
-        assert_eq!(parse_rotation("off"), Ok(None));
-        assert_eq!(parse_rotation("30d"), Ok(Some(Duration::from_secs(30 * 86_400))));
+        assert_eq!(parse_rotation("off"), Ok(KeyRotation(None)));
+        assert_eq!(parse_rotation("30d"), Ok(KeyRotation(Some(Duration::from_secs(30 * 86_400)))));
         assert!(parse_rotation("59m").is_err());
         assert!(parse_rotation("soon").is_err());
     }

@@ -259,8 +259,11 @@ impl KeyRing {
         let key = SigningKey::generate(self.algorithm)?;
         let der = key.to_pkcs8()?;
         match &self.encryption {
-            Some(kek) => Ok((Zeroizing::new(kek.seal(key.kid(), &der)?), true)).map(|(s, b)| (key, s, b)),
-            None => Ok((key, Zeroizing::new(der.to_vec()), false)),
+            Some(kek) => {
+                let sealed = Zeroizing::new(kek.seal(key.kid(), &der)?);
+                Ok((key, sealed, true))
+            }
+            None => Ok((key, der, false)),
         }
     }
 

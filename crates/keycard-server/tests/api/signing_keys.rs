@@ -177,9 +177,17 @@ async fn hs256_stays_the_default_unchanged_with_an_empty_key_set() {
     assert_eq!(discovery["issuer"], "https://hs.example.com");
 }
 
+/// A public URL that survives restarts and is the same for every instance (the default, the
+/// bound address, changes with each port-0 start).
+const PUBLIC_URL: &str = "http://keycard.test";
+
 #[tokio::test]
 async fn a_rotation_while_the_server_runs_is_used_within_seconds_and_old_tokens_keep_verifying() {
-    let app = spawn_with(Algorithm::ES256).await;
+    let app = spawn_app_with(|s| {
+        s.signing.algorithm = Algorithm::ES256;
+        s.signing.public_url = Some(PUBLIC_URL.into());
+    })
+    .await;
     let before = app.user_with_tokens("alice").await;
     let old_kid = kid_of(&before.access);
 
@@ -194,7 +202,7 @@ async fn a_rotation_while_the_server_runs_is_used_within_seconds_and_old_tokens_
     let kids: Vec<&str> = raw["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}");
     assert_eq!(app.get("/protected", Some(&before.access)).await.status(), StatusCode::OK);
-    verify_with_jwks(&before.access, &set, jsonwebtoken::Algorithm::ES256, &app.address);
+    verify_with_jwks(&before.access, &set, jsonwebtoken::Algorithm::ES256, PUBLIC_URL);
     // A refresh token signed by the old key is still good, and what it gets is signed by the new.
     let response = app.refresh(&before.refresh).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -202,9 +210,11 @@ async fn a_rotation_while_the_server_runs_is_used_within_seconds_and_old_tokens_
     assert_eq!(kid_of(&refreshed.access), new_kid);
 
     let keys = keycard_server::cli::list_keys(&store).await.unwrap();
-    let states: Vec<(&str, KeyState)> = keys.iter().map(|k| (k.kid.as_str(), k.state)).collect();
-    assert_eq!(states, vec![(old_kid.as_str(), KeyState::Retired), (new_kid.as_str(), KeyState::Active)]);
-    assert!(keys[0].retired.is_some() && keys[1].retired.is_none());
+    assert_eq!(keys.len(), 2);
+    let old = keys.iter().find(|k| k.kid == old_kid).unwrap();
+    let new = keys.iter().find(|k| k.kid == new_kid).unwrap();
+    assert_eq!((old.state, new.state), (KeyState::Retired, KeyState::Active));
+    assert!(old.retired.is_some() && new.retired.is_none());
     assert!(keys.iter().all(|k| k.algorithm == "ES256" && k.created.ends_with('Z')), "{keys:?}");
 
     // The server survives a restart on the rotated keys.
@@ -218,6 +228,7 @@ async fn a_rotation_while_the_server_runs_is_used_within_seconds_and_old_tokens_
 async fn a_retired_key_is_dropped_once_every_token_it_signed_has_expired() {
     let app = spawn_app_with(|s| {
         s.signing.algorithm = Algorithm::EdDSA;
+        s.signing.public_url = Some(PUBLIC_URL.into());
         s.tokens.access_ttl = Duration::from_secs(60);
         s.tokens.refresh_ttl = Duration::from_secs(120);
     })
@@ -233,7 +244,7 @@ async fn a_retired_key_is_dropped_once_every_token_it_signed_has_expired() {
     let app = app.restart().await;
     let (_, raw) = jwks(&app).await;
     let kids: Vec<&str> = raw["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    assert_eq!(kids, vec![new_kid.as_str()], "the old key outlived its tokens");
+    assert_eq!(kids, vec![new_kid.as_str()], "the old key {old_kid} outlived its tokens");
     assert_eq!(app.get("/protected", Some(&before.access)).await.status(), StatusCode::UNAUTHORIZED);
     store.close().await;
 }
@@ -305,11 +316,13 @@ async fn private_keys_never_appear_in_answers_the_key_list_or_the_logs() {
     for key in &stored {
         assert!(!key.sealed);
         let der = &key.private_key;
-        // The PKCS#8 DER in every usual encoding, and its last 32 bytes (where the private
-        // scalar of a P-256 key sits) in base64url: as a JWK "d" would show it.
+        // The PKCS#8 DER in every usual encoding, and the private scalar itself (the 32-byte
+        // OCTET STRING after ECPrivateKey's version 1) in base64url, as a JWK "d" would show it.
         let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
-        let needles =
-            [STANDARD.encode(der), URL_SAFE_NO_PAD.encode(der), hex, URL_SAFE_NO_PAD.encode(&der[der.len() - 32..])];
+        let at = der.windows(5).position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20]).expect("an ECPrivateKey") + 5;
+        let scalar = &der[at..at + 32];
+        let scalar_hex: String = scalar.iter().map(|b| format!("{b:02x}")).collect();
+        let needles = [STANDARD.encode(der), URL_SAFE_NO_PAD.encode(der), hex, URL_SAFE_NO_PAD.encode(scalar), scalar_hex];
         for output in &outputs {
             for needle in &needles {
                 assert!(!output.contains(needle.as_str()), "private key material of {} leaked", key.kid);
@@ -323,6 +336,7 @@ async fn private_keys_never_appear_in_answers_the_key_list_or_the_logs() {
 async fn sealed_keys_need_the_right_encryption_key_to_start() {
     let app = spawn_app_with(|s| {
         s.signing.algorithm = Algorithm::ES256;
+        s.signing.public_url = Some(PUBLIC_URL.into());
         s.signing.key_encryption_key = Some(SecretString::from(kek(1)));
     })
     .await;
@@ -368,7 +382,14 @@ async fn sealed_keys_need_the_right_encryption_key_to_start() {
 
 #[tokio::test]
 async fn two_servers_on_one_postgresql_share_the_key_and_see_a_rotation() {
-    let Some(a) = spawn_on_postgres(false, |s| s.signing.algorithm = Algorithm::ES256).await else { return };
+    let Some(a) = spawn_on_postgres(false, |s| {
+        s.signing.algorithm = Algorithm::ES256;
+        s.signing.public_url = Some(PUBLIC_URL.into());
+    })
+    .await
+    else {
+        return;
+    };
     let b = spawn_sibling(&a, |_| {}).await;
     let on_a = a.user_with_tokens("alice").await;
     let on_b = b.login_tokens("alice", PASSWORD).await;
