@@ -148,7 +148,7 @@ impl KeyEncryptionKey {
         let (nonce, body) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut buffer = Zeroizing::new(body.to_vec());
-        let len = self.0.open_in_place(nonce, Aad::from(kid.as_bytes()), &mut *buffer).ok()?.len();
+        let len = self.0.open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buffer).ok()?.len();
         buffer.truncate(len);
         Some(buffer)
     }
@@ -344,7 +344,7 @@ impl KeyRing {
             tick.tick().await;
             polls = polls.wrapping_add(1);
             let now = tokens.now();
-            let maintenance = polls % MAINTENANCE_EVERY == 0;
+            let maintenance = polls.is_multiple_of(MAINTENANCE_EVERY);
             let result = async {
                 if maintenance {
                     self.maintain(now).await?;

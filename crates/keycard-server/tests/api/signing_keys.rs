@@ -322,7 +322,8 @@ async fn private_keys_never_appear_in_answers_the_key_list_or_the_logs() {
         let at = der.windows(5).position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20]).expect("an ECPrivateKey") + 5;
         let scalar = &der[at..at + 32];
         let scalar_hex: String = scalar.iter().map(|b| format!("{b:02x}")).collect();
-        let needles = [STANDARD.encode(der), URL_SAFE_NO_PAD.encode(der), hex, URL_SAFE_NO_PAD.encode(scalar), scalar_hex];
+        let needles =
+            [STANDARD.encode(der), URL_SAFE_NO_PAD.encode(der), hex, URL_SAFE_NO_PAD.encode(scalar), scalar_hex];
         for output in &outputs {
             for needle in &needles {
                 assert!(!output.contains(needle.as_str()), "private key material of {} leaked", key.kid);
@@ -423,10 +424,8 @@ async fn servers_starting_together_on_one_postgresql_end_with_one_key() {
     for build in builds {
         apps.push(build.await.unwrap().unwrap());
     }
-    let kids: Vec<Vec<String>> = apps
-        .iter()
-        .map(|app| app.state().tokens().keys().kids().into_iter().map(str::to_owned).collect())
-        .collect();
+    let kids: Vec<Vec<String>> =
+        apps.iter().map(|app| app.state().tokens().keys().kids().into_iter().map(str::to_owned).collect()).collect();
     assert!(kids.iter().all(|k| k == &kids[0] && k.len() == 1), "{kids:?}");
     let store = Store::connect(&schema.url).await.unwrap();
     assert_eq!(store.signing_keys().await.unwrap().len(), 1);
