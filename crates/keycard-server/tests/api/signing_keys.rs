@@ -431,3 +431,39 @@ async fn servers_starting_together_on_one_postgresql_end_with_one_key() {
     assert_eq!(store.signing_keys().await.unwrap().len(), 1);
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_failing_key_poll_keeps_the_current_keys_and_recovers() {
+    use sqlx::Connection;
+
+    if on_postgres() {
+        return; // The fault is injected with SQLite DDL; the poll code is the same on both.
+    }
+    let app = spawn_with(Algorithm::ES256).await;
+    let before = app.user_with_tokens("alice").await;
+    let kid = kid_of(&before.access);
+    let sql = |statement: &'static str| {
+        let url = app.database_url().to_owned();
+        async move {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    };
+
+    // The table disappears: every poll fails; the server keeps signing and verifying.
+    sql("ALTER TABLE signing_keys RENAME TO signing_keys_away").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(app.get("/protected", Some(&before.access)).await.status(), StatusCode::OK);
+    assert_eq!(kid_of(&app.login_tokens("alice", PASSWORD).await.access), kid);
+    let (_, raw) = jwks(&app).await;
+    assert_eq!(raw["keys"][0]["kid"], kid.as_str());
+
+    // It comes back with a rotation made meanwhile: picked up.
+    sql("ALTER TABLE signing_keys_away RENAME TO signing_keys").await;
+    let store = Store::connect(app.database_url()).await.unwrap();
+    let new_kid = keycard_server::cli::rotate_key(&store, Algorithm::ES256, None).await.unwrap();
+    store.close().await;
+    signs_with_within(&app, "alice", &new_kid, ROTATION_PICKED_UP).await;
+    assert_eq!(app.get("/protected", Some(&before.access)).await.status(), StatusCode::OK);
+}
