@@ -467,3 +467,32 @@ async fn a_failing_key_poll_keeps_the_current_keys_and_recovers() {
     signs_with_within(&app, "alice", &new_kid, ROTATION_PICKED_UP).await;
     assert_eq!(app.get("/protected", Some(&before.access)).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_scheduled_rotation_replaces_a_key_older_than_the_interval() {
+    let app = spawn_app_with(|s| {
+        s.signing.algorithm = Algorithm::EdDSA;
+        s.signing.public_url = Some(PUBLIC_URL.into());
+        s.signing.key_rotation = Some(Duration::from_secs(3600));
+    })
+    .await;
+    let before = app.user_with_tokens("alice").await;
+    let old_kid = kid_of(&before.access);
+    // Not due yet: a restart keeps the key.
+    let app = app.restart().await;
+    assert_eq!(kid_of(&app.login_tokens("alice", PASSWORD).await.access), old_kid);
+
+    // Due: the next start (as the running servers' once-a-minute check would) rotates it.
+    app.clock.advance(3600 + 5);
+    let app = app.restart().await;
+    let after = app.login_tokens("alice", PASSWORD).await;
+    assert_ne!(kid_of(&after.access), old_kid);
+    let store = Store::connect(app.database_url()).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    store.close().await;
+    assert_eq!(keys.len(), 2);
+    let old = keys.iter().find(|k| k.kid == old_kid).unwrap();
+    assert_eq!(old.state, KeyState::Retired);
+    let (_, raw) = jwks(&app).await;
+    assert_eq!(raw["keys"].as_array().unwrap().len(), 2, "the retired key is still published: {raw}");
+}
