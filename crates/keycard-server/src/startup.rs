@@ -9,7 +9,7 @@ use anyhow::Context;
 use axum::http::{HeaderValue, header};
 use axum::{Router, extract::DefaultBodyLimit};
 use keycard_store::{SigningKeysVersion, Store};
-use keycard_token::{Algorithm, Clock, Keys, RevocationList, SystemClock, TokenSettings, Tokens};
+use keycard_token::{Clock, Keys, RevocationList, SystemClock, TokenSettings, Tokens};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -63,8 +63,7 @@ impl Signing {
         let mut tokens = settings.tokens.clone();
         if algorithm.is_symmetric() {
             let secret = settings.jwt_secret.expose_secret().as_bytes();
-            let keys =
-                if algorithm == Algorithm::HS256 { Keys::hmac_sha256(secret)? } else { Keys::hmac(algorithm, secret)? };
+            let keys = Keys::hmac(algorithm, secret)?;
             let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url));
             return Ok(Self { keys, tokens, discovery, ring: None });
         }
