@@ -329,7 +329,7 @@ impl Inner {
             let kid = kid.as_deref().unwrap_or("(none)");
             // Providers publish their encryption keys beside the signature keys (Keycloak does by
             // default): expected, not worth a warning on every refresh.
-            if matches!(reason, KeyError::InvalidJwk(what) if what.starts_with("use") || what.starts_with("key_ops")) {
+            if matches!(reason, KeyError::NotForSignatures) {
                 tracing::debug!(issuer = %self.issuer, url = %url, kid, reason = %reason, "JWKS key skipped");
             } else {
                 tracing::warn!(issuer = %self.issuer, url = %url, kid, reason = %reason, "JWKS key skipped");

@@ -165,6 +165,11 @@ pub struct ServeArgs {
     /// off: rotate with `keycard keys rotate`).
     #[arg(long, env = "KEYCARD_KEY_ROTATION", value_parser = settings::parse_rotation, default_value = "off")]
     pub key_rotation: settings::KeyRotation,
+    /// Tokens whose signature verified kept in memory (by SHA-256), so that a token presented
+    /// again skips the public-key check; expiry, revocation and claims are still checked on
+    /// every request. Only used with asymmetric algorithms; 0 turns it off.
+    #[arg(long, env = "KEYCARD_VERIFIED_TOKEN_CACHE", default_value_t = 100_000)]
+    pub verified_token_cache: u64,
 }
 
 /// The signing algorithm, shared by `keycard serve` and `keycard keys`.
@@ -385,6 +390,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             public_url: args.public_url,
             key_encryption_key: settings::key_encryption_key_from_env()?,
             key_rotation: args.key_rotation.0,
+            verified_token_cache: args.verified_token_cache,
         },
     };
     tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));

@@ -94,6 +94,9 @@ pub struct SigningSettings {
     /// `KEYCARD_KEY_ROTATION`: rotate the signing key when the active one is this old (off
     /// by default).
     pub key_rotation: Option<Duration>,
+    /// `KEYCARD_VERIFIED_TOKEN_CACHE`: how many verified asymmetric tokens to remember (0: off);
+    /// see [`keycard_token::Tokens::cache_verified`].
+    pub verified_token_cache: u64,
 }
 
 impl Default for SigningSettings {
@@ -103,6 +106,7 @@ impl Default for SigningSettings {
             public_url: None,
             key_encryption_key: None,
             key_rotation: None,
+            verified_token_cache: 100_000,
         }
     }
 }

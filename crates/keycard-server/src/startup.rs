@@ -120,7 +120,9 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
         let signing = Signing::prepare(&settings, &store, addr, clock.now()).await?;
-        let tokens = Arc::new(Tokens::new(signing.keys, signing.tokens, clock));
+        let tokens = Arc::new(
+            Tokens::new(signing.keys, signing.tokens, clock).cache_verified(settings.signing.verified_token_cache),
+        );
         let revoked = Arc::new(RevocationList::new());
         // Cursor first: a revocation made while loading is then seen twice, never missed.
         let revocation_cursor = store.revocation_cursor().await.context("reading the revocation cursor")?;
