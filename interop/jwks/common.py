@@ -224,6 +224,8 @@ class Verifier:
             cmd = [VENV_PYTHON, os.path.join(HERE, "verify_pyjwt.py")]
         elif client == "jose":
             cmd = ["node", os.path.join(HERE, "verify_jose.mjs")]
+        elif client == "broken":  # selftest.py's proof that the suite catches a bad verifier
+            cmd = [VENV_PYTHON, os.path.join(HERE, "broken_verifier.py")]
         else:
             raise ValueError(client)
         cmd += source + ["--issuer", issuer, "--algorithms", ",".join(algorithms), "--stream"]
