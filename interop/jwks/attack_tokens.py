@@ -231,9 +231,10 @@ def build(jwks: dict, issuer: str, audience: str | None = None, genuine: str | N
         add("genuine-signature-stripped", f"{h}.{p}.", "the genuine token with its signature removed")
         add("genuine-tampered-sub", f"{h}.{common.b64u_json(dict(payload, sub='admin'))}.{s}",
             "the genuine token with sub changed to admin, signature kept")
-        no_kid = {k: v for k, v in header.items() if k != "kid"}
-        add("genuine-kid-removed", f"{common.b64u_json(no_kid)}.{p}.{s}",
-            "the genuine token with its kid removed, signature kept")
+        if "kid" in header:
+            no_kid = {k: v for k, v in header.items() if k != "kid"}
+            add("genuine-kid-removed", f"{common.b64u_json(no_kid)}.{p}.{s}",
+                "the genuine token with its kid removed, signature kept")
         for other in others[:2]:
             add(f"genuine-kid-of-other-key-{alg_of(other)}",
                 f"{common.b64u_json(dict(header, kid=other['kid']))}.{p}.{s}",

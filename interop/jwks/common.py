@@ -102,7 +102,8 @@ def jwk_for(private_key, alg: str) -> dict:
 
 def public_key_from_jwk(jwk: dict):
     """A cryptography public key object from a public JWK (EC, OKP Ed25519, RSA)."""
-    return jwt.PyJWK(dict(jwk)).key
+    public = {k: v for k, v in jwk.items() if k in ("kty", "crv", "x", "y", "n", "e")}
+    return jwt.PyJWK(public).key
 
 
 def public_pem(public_key) -> bytes:

@@ -38,9 +38,48 @@ def start_provider(algs: str) -> tuple[subprocess.Popen, dict]:
     return proc, info
 
 
+# What e2e.py must report against each deliberately broken stand-in server (fake_keycard.py).
+BROKEN = {
+    "hs-confusion": "attack hs256-secret-pem [server]",
+    "follow-jku": "no verifier fetched the attacker's jku/x5u",
+    "no-rotation": "signs with a new kid within 3 s",
+    "leak-private": "has no private members",
+}
+
+
+def check_e2e_harness(report: suite.Report):
+    """e2e.py itself, without Rust: it must pass against fake_keycard.py, a stand-in that does
+    what the issue asks, and fail with the right check against each broken variant."""
+    import tempfile
+
+    section = "e2e.py vs fake_keycard.py"
+    with tempfile.TemporaryDirectory(prefix="fake-keycard-") as tmp:
+        wrapper = os.path.join(tmp, "keycard")
+        with open(wrapper, "w") as f:
+            f.write(f'#!/bin/sh\nexec "{common.VENV_PYTHON}" "{os.path.join(common.HERE, "fake_keycard.py")}" "$@"\n')
+        os.chmod(wrapper, 0o755)
+        e2e = [common.VENV_PYTHON, os.path.join(common.HERE, "e2e.py"), "--server-bin", wrapper]
+        runs = [("", "ES256,EdDSA,RS256,HS256")] + [(mode, "ES256") for mode in BROKEN]
+        for mode, algs in runs:
+            env = dict(os.environ, FAKE_KEYCARD_BROKEN=mode)
+            done = subprocess.run(e2e + ["--algs", algs], capture_output=True, text=True, env=env, timeout=600)
+            if not mode:
+                last = done.stdout.strip().splitlines()[-3:]
+                report.add(section, "passes against a correct stand-in", "e2e.py", done.returncode == 0,
+                           f"exit {done.returncode}: {done.stderr.strip()[-1500:]}")
+                report.info(section, "correct stand-in summary", "e2e.py", " | ".join(last))
+            else:
+                fails = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
+                caught = done.returncode == 1 and any(BROKEN[mode] in line for line in fails)
+                report.add(section, f"fails against a stand-in broken with {mode}", "e2e.py", caught,
+                           f"exit {done.returncode}, failures: {fails[:3]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algs", default="ES256,EdDSA,RS256")
+    parser.add_argument("--skip-e2e", action="store_true",
+                        help="do not test e2e.py against fake_keycard.py (saves about two minutes)")
     args = parser.parse_args()
     algs = [a for a in args.algs.split(",") if a]
     report = suite.Report()
@@ -109,6 +148,9 @@ def main() -> int:
         for proc in procs:
             proc.terminate()
             proc.wait(5)
+
+    if not args.skip_e2e:
+        check_e2e_harness(report)
 
     print()
     print(report.table())
