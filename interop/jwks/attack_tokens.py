@@ -107,6 +107,11 @@ def claims_template(issuer: str, audience: str | None, genuine: str | None) -> d
             claims["nbf"] = now
         if "jti" in claims:
             claims["jti"] = str(uuid.uuid4()) if "-" in str(claims["jti"]) else uuid.uuid4().hex
+        # The expected iss/aud even when the genuine token lacks them: a refusal must never be
+        # about those.
+        claims.setdefault("iss", issuer)
+        if audience:
+            claims.setdefault("aud", audience)
         return claims
     claims = {"iss": issuer, "sub": "admin", "iat": now, "nbf": now, "exp": now + 600,
               "jti": str(uuid.uuid4()), "type": "access", "fresh": True}

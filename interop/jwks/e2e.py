@@ -140,8 +140,9 @@ def server_refuses(server: Server):
     return check
 
 
-def check_discovery(report: suite.Report, section: str, server: Server, alg: str) -> tuple[str | None, str, dict]:
-    """(issuer, jwks_uri, jwks) from the server's discovery document and JWKS, checked."""
+def check_discovery(report: suite.Report, section: str, server: Server, alg: str) -> tuple[str | None, str, dict | None]:
+    """(issuer, jwks_uri, jwks) from the server's discovery document and JWKS, checked; jwks is
+    None when the server serves none (then jwks_uri is the default path)."""
     status, _, config = common.http("GET", server.base + "/.well-known/openid-configuration")
     issuer, jwks_uri = None, server.base + "/.well-known/jwks.json"
     if report.add(section, "GET /.well-known/openid-configuration", "keycard",
@@ -165,7 +166,7 @@ def check_discovery(report: suite.Report, section: str, server: Server, alg: str
     ok = status == 200 and isinstance(jwks, dict) and isinstance(jwks.get("keys"), list)
     report.add(section, "GET jwks_uri", "keycard", ok, f"HTTP {status} {jwks!r}"[:300])
     if not ok:
-        return issuer, jwks_uri, {"keys": []}
+        return issuer, jwks_uri, None
     cache = (headers.get("Cache-Control") or "").lower()
     report.add(section, "JWKS has a Cache-Control max-age", "keycard", "max-age=" in cache, f"Cache-Control: {cache!r}")
     keys = jwks["keys"]
@@ -214,12 +215,20 @@ def run_alg(report: suite.Report, args, alg: str, offered: dict, log_dir: str):
         username = f"interop-{alg.lower()}"
         pair = register_and_login(server, username)
         access = pair["access_token"]
-        check_token(report, section, access, alg, issuer, jwks, "access token")
+        check_token(report, section, access, alg, issuer, jwks or {"keys": []}, "access token")
         status, body = protected(server, access)
         report.add(section, "keycard accepts its own access token", "keycard",
                    status == 200 and isinstance(body, dict) and body.get("logged_in_as") == username,
                    f"GET /protected: HTTP {status} {body!r}")
         iss = issuer or server.base
+        if jwks is None:
+            # No JWKS to give the clients: one clear failure (above), then what keycard itself
+            # must still refuse.
+            report.add(section, "client checks", "all", False,
+                       "not run: the server serves no usable JWKS (see GET jwks_uri)")
+            suite.check_attacks(report, section, iss, {"keys": []}, jwks_url, alg, AUDIENCE, access,
+                                server_check=server_refuses(server), clients=())
+            return
         if alg == "HS256":
             for client in suite.CLIENTS:
                 r = common.verify_once(client, ["--jwks-url", jwks_url], iss, suite.BROAD, access, AUDIENCE)

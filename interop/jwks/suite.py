@@ -119,6 +119,8 @@ def check_attacks(report: Report, section: str, issuer: str, jwks: dict, jwks_ur
         attacker_host.routes = attacker.routes
         modes = [("pinned", [alg])] if alg != "HS256" else []
         modes.append(("broad", BROAD))
+        if not clients:
+            modes = []
         for mode, algs in modes:
             for client in clients:
                 verifier = common.Verifier(client, ["--jwks-url", jwks_url], issuer, algs, audience)
