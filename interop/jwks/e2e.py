@@ -19,6 +19,8 @@ then:
     without a restart, both kids published, old and new tokens verified by both clients (cold and
     long-lived) and by keycard, the old refresh token still refreshes, `keys list` shows both kids
     and no key material; the attacks again, now with two keys of one algorithm;
+  * ES256+kek: ES256 again with KEYCARD_KEY_ENCRYPTION_KEY set: the same checks (so `keys
+    rotate` must work with sealed keys), and no row of signing_keys holds a plain PKCS#8 key;
   * HS256 (control): the JWKS is empty, both clients refuse the token as having no key, keycard
     accepts it, and the key-independent attacks are refused by everyone.
 The server's log must not contain private key material. Exit 1 on any failure, with a table.
@@ -44,14 +46,15 @@ PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k", "oth")
 
 
 class Server:
-    def __init__(self, binary: str, alg: str, log_dir: str, start_timeout: float):
+    def __init__(self, binary: str, alg: str, log_dir: str, start_timeout: float, kek: str | None = None):
         self.binary = binary
         self.alg = alg
+        self.kek = kek
         self.dir = tempfile.mkdtemp(prefix=f"keycard-jwks-{alg}-")
         self.port = common.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.database_url = f"sqlite://{self.dir}/keycard.db"
-        self.log_path = os.path.join(log_dir, f"keycard-{alg}.log")
+        self.log_path = os.path.join(log_dir, f"keycard-{alg}{'-kek' if kek else ''}.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEYCARD_")}
         env.update({
             "KEYCARD_BIND": f"127.0.0.1:{self.port}",
@@ -64,6 +67,8 @@ class Server:
             "KEYCARD_ARGON2_ITERATIONS": "1",
             "RUST_LOG": env.get("RUST_LOG", "info"),
         })
+        if kek:
+            env["KEYCARD_KEY_ENCRYPTION_KEY"] = kek
         self.env = env
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary, "serve"], cwd=self.dir, env=env, stdout=self.log,
@@ -205,14 +210,59 @@ def check_token(report: suite.Report, section: str, token: str, alg: str, issuer
                aud == AUDIENCE or (isinstance(aud, list) and AUDIENCE in aud), f"aud {aud!r}")
 
 
-def run_alg(report: suite.Report, args, alg: str, offered: dict, log_dir: str):
-    section = f"keycard {alg}"
+def check_keys_at_rest(report: suite.Report, section: str, server: Server):
+    """The signing_keys table (DESIGN-13): with KEYCARD_KEY_ENCRYPTION_KEY every private key is
+    sealed (not loadable as PKCS#8 DER); without it, what is stored is reported."""
+    import sqlite3
+
+    from cryptography.hazmat.primitives import serialization
+
+    path = server.database_url[len("sqlite://"):]
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        cur = conn.execute("SELECT * FROM signing_keys")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        conn.close()
+    except Exception as e:  # noqa: BLE001
+        if server.kek:
+            report.add(section, "private keys sealed at rest", "keycard", False,
+                       f"cannot read the signing_keys table of {path}: {e}")
+        else:
+            report.info(section, "signing_keys table", "keycard", f"not readable: {e}")
+        return
+    mode = os.stat(path).st_mode & 0o777
+    report.info(section, "database file mode", "keycard", oct(mode))
+    blobs = [r.get("private_key") for r in rows]
+    plain = []
+    for row, blob in zip(rows, blobs):
+        try:
+            serialization.load_der_private_key(bytes(blob), None)
+            plain.append(row.get("kid"))
+        except Exception:  # noqa: BLE001 - not a plain PKCS#8 key: sealed (or another format)
+            pass
+    if server.kek:
+        report.add(section, "private keys sealed at rest (KEYCARD_KEY_ENCRYPTION_KEY)", "keycard",
+                   bool(rows) and not plain, f"{len(rows)} rows, plain PKCS#8 for {plain}")
+        if "sealed" in names:
+            report.add(section, "signing_keys.sealed is set on every row", "keycard",
+                       all(r["sealed"] in (1, True, "1", "true") for r in rows), f"{[r['sealed'] for r in rows]}")
+    else:
+        report.info(section, "private keys at rest without an encryption key", "keycard",
+                    f"{len(rows)} rows, {len(plain)} plain PKCS#8 (expected: the DB file is the secret)")
+
+
+def run_alg(report: suite.Report, args, spec: str, offered: dict, log_dir: str):
+    """spec: an algorithm, or ALG+kek to run it with KEYCARD_KEY_ENCRYPTION_KEY set."""
+    alg, _, variant = spec.partition("+")
+    kek = common.b64u(os.urandom(32)) if variant == "kek" else None
+    section = f"keycard {spec}"
     server = None
     try:
-        server = Server(args.server_bin, alg, log_dir, args.start_timeout)
+        server = Server(args.server_bin, alg, log_dir, args.start_timeout, kek)
         report.add(section, "server starts and answers /healthz", "keycard", True)
         issuer, jwks_url, jwks = check_discovery(report, section, server, alg)
-        username = f"interop-{alg.lower()}"
+        username = f"interop-{spec.lower().replace('+', '-')}"
         pair = register_and_login(server, username)
         access = pair["access_token"]
         check_token(report, section, access, alg, issuer, jwks or {"keys": []}, "access token")
@@ -247,7 +297,7 @@ def run_alg(report: suite.Report, args, alg: str, offered: dict, log_dir: str):
         report.info(section, "attack tokens", "all", f"{n} tokens")
 
         # --- rotation ---------------------------------------------------------------------------
-        rsection = f"keycard {alg} rotation"
+        rsection = f"keycard {spec} rotation"
         if not offered["rotate"]:
             report.add(rsection, "keys rotate", "keycard", False,
                        "`keycard keys rotate` is missing from this binary: rotation not tested")
@@ -291,6 +341,7 @@ def run_alg(report: suite.Report, args, alg: str, offered: dict, log_dir: str):
                        "PRIVATE KEY" not in out and '"d"' not in out, out.strip()[:300])
         else:
             report.add(rsection, "`keys list`", "keycard", False, "`keycard keys list` is missing from this binary")
+        check_keys_at_rest(report, rsection, server)
         # Two keys of one algorithm now: the foreign-kid attacks have a real target.
         new_access = login(server, username)["access_token"]
         suite.check_attacks(report, rsection, iss, jwks_after, jwks_url, alg, AUDIENCE, new_access,
@@ -313,7 +364,8 @@ def run_alg(report: suite.Report, args, alg: str, offered: dict, log_dir: str):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server-bin", required=True, help="the keycard binary (e.g. target/debug/keycard)")
-    parser.add_argument("--algs", default="ES256,EdDSA,RS256,HS256")
+    parser.add_argument("--algs", default="ES256,EdDSA,RS256,HS256,ES256+kek",
+                        help="algorithms to run; ALG+kek runs ALG with KEYCARD_KEY_ENCRYPTION_KEY set")
     parser.add_argument("--start-timeout", type=float, default=30)
     parser.add_argument("--rotation-deadline", type=float, default=3)
     parser.add_argument("--log-dir", help="keep the servers' logs here (default: a temporary folder)")
@@ -325,11 +377,11 @@ def main() -> int:
     report = suite.Report()
     offered = preflight(report, args.server_bin)
     if os.path.isfile(args.server_bin):
-        for alg in [a for a in args.algs.split(",") if a]:
-            print(f"== {alg}", flush=True)
+        for spec in [a for a in args.algs.split(",") if a]:
+            print(f"== {spec}", flush=True)
             started = time.monotonic()
-            run_alg(report, args, alg, offered, log_dir)
-            report.info(f"keycard {alg}", "duration", "harness", f"{time.monotonic() - started:.1f} s")
+            run_alg(report, args, spec, offered, log_dir)
+            report.info(f"keycard {spec}", "duration", "harness", f"{time.monotonic() - started:.1f} s")
 
     print()
     print(report.table())

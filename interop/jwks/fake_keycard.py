@@ -17,6 +17,7 @@ FAKE_KEYCARD_BROKEN=<mode> breaks it on purpose, and e2e.py must then fail:
   follow-jku     takes the key from a token's jku header (and fetches it)
   no-rotation    `keys rotate` adds a key that the server never signs with
   leak-private   publishes the private member d in the JWKS
+  unsealed       stores plain PKCS#8 even when KEYCARD_KEY_ENCRYPTION_KEY is set
 """
 
 from __future__ import annotations
@@ -55,11 +56,20 @@ def connect(url: str) -> sqlite3.Connection:
     return conn
 
 
+def _kek() -> bytes | None:
+    value = os.environ.get("KEYCARD_KEY_ENCRYPTION_KEY")
+    return common.unb64u(value) if value else None
+
+
 def add_key(url: str, alg: str, activate: bool = True) -> str:
     key = common.generate(alg)
     kid = common.jwk_for(key, alg)["kid"]
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
+    if _kek() and BROKEN != "unsealed":
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        nonce = os.urandom(12)
+        der = nonce + AESGCM(_kek()).encrypt(nonce, der, kid.encode())
     with connect(url) as conn:
         if activate:
             conn.execute("UPDATE signing_keys SET state='retired' WHERE state='active' AND algorithm=?", (alg,))
@@ -73,6 +83,9 @@ def load_keys(url: str) -> list[dict]:
         rows = conn.execute("SELECT kid, algorithm, private_key, state FROM signing_keys ORDER BY created_at").fetchall()
     keys = []
     for kid, alg, der, state in rows:
+        if _kek() and BROKEN != "unsealed":
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            der = AESGCM(_kek()).decrypt(der[:12], der[12:], kid.encode())
         private = serialization.load_der_private_key(der, None)
         keys.append({"kid": kid, "alg": alg, "private": private, "state": state,
                      "jwk": common.jwk_for(private, alg)})

@@ -8,7 +8,7 @@
 #    interop/jwks/node_modules (git-ignored) from package-lock.json with `npm ci`; fails if
 #    either install fails or python3/node/npm are missing;
 # 2. selftest.py: both clients and every attack token against the stand-in issuer provider.py,
-#    and e2e.py itself against fake_keycard.py (a correct stand-in and four broken ones);
+#    and e2e.py itself against fake_keycard.py (a correct stand-in and five broken ones);
 # 3. e2e.py against the real keycard binary PATH (build it first: cargo build -p keycard-server).
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -44,6 +44,7 @@ BROKEN = {
     "follow-jku": "no verifier fetched the attacker's jku/x5u",
     "no-rotation": "signs with a new kid within 3 s",
     "leak-private": "has no private members",
+    "unsealed": "private keys sealed at rest",
 }
 
 
@@ -59,7 +60,8 @@ def check_e2e_harness(report: suite.Report):
             f.write(f'#!/bin/sh\nexec "{common.VENV_PYTHON}" "{os.path.join(common.HERE, "fake_keycard.py")}" "$@"\n')
         os.chmod(wrapper, 0o755)
         e2e = [common.VENV_PYTHON, os.path.join(common.HERE, "e2e.py"), "--server-bin", wrapper]
-        runs = [("", "ES256,EdDSA,RS256,HS256")] + [(mode, "ES256") for mode in BROKEN]
+        runs = [("", "ES256,EdDSA,RS256,HS256,ES256+kek")] + [
+            (mode, "ES256+kek" if mode == "unsealed" else "ES256") for mode in BROKEN]
         for mode, algs in runs:
             env = dict(os.environ, FAKE_KEYCARD_BROKEN=mode)
             done = subprocess.run(e2e + ["--algs", algs], capture_output=True, text=True, env=env, timeout=600)
