@@ -172,6 +172,10 @@ def check_discovery(report: suite.Report, section: str, server: Server, alg: str
     report.add(section, "GET jwks_uri", "keycard", ok, f"HTTP {status} {jwks!r}"[:300])
     if not ok:
         return issuer, jwks_uri, None
+    ctype = (headers.get("Content-Type") or "").lower()
+    report.add(section, "JWKS is served as JSON", "keycard",
+               ctype.startswith("application/json") or ctype.startswith("application/jwk-set+json"),
+               f"Content-Type: {ctype!r}")
     cache = (headers.get("Cache-Control") or "").lower()
     report.add(section, "JWKS has a Cache-Control max-age", "keycard", "max-age=" in cache, f"Cache-Control: {cache!r}")
     keys = jwks["keys"]
