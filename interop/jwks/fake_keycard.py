@@ -98,7 +98,8 @@ class App:
         self.url = os.environ.get("KEYCARD_DATABASE_URL", "sqlite://keycard.db")
         self.alg = os.environ.get("KEYCARD_JWT_ALGORITHM", "HS256")
         self.audience = os.environ.get("KEYCARD_AUDIENCE")
-        self.issuer = f"http://{self.bind}"
+        # As h-store: with HS256 and no KEYCARD_ISSUER, no iss (FJE's format) and no discovery.
+        self.issuer = os.environ.get("KEYCARD_ISSUER") or (None if self.alg == "HS256" else f"http://{self.bind}")
         self.users: dict[str, str] = {}
         if self.alg == "HS256":
             path = os.environ.get("KEYCARD_SECRET_FILE", "keycard.secret")
@@ -118,8 +119,10 @@ class App:
 
     def sign(self, sub: str, kind: str) -> str:
         now = int(time.time())
-        claims = {"iss": self.issuer, "sub": sub, "iat": now, "nbf": now, "jti": str(uuid.uuid4()),
+        claims = {"sub": sub, "iat": now, "nbf": now, "jti": str(uuid.uuid4()),
                   "type": kind, "exp": now + (900 if kind == "access" else 86400), "sid": str(uuid.uuid4())}
+        if self.issuer:
+            claims["iss"] = self.issuer
         if self.audience:
             claims["aud"] = self.audience
         if self.alg == "HS256":
@@ -169,7 +172,7 @@ class App:
 
     def _check(self, token, key, alg, kind) -> dict:
         claims = jwt.decode(token, key, algorithms=[alg], issuer=self.issuer, audience=self.audience,
-                            options={"require": ["exp", "sub", "iss"]})
+                            options={"require": ["exp", "sub"] + (["iss"] if self.issuer else [])})
         if claims.get("type") != kind:
             raise jwt.InvalidTokenError(f"only {kind} tokens are allowed")
         return claims
@@ -207,7 +210,7 @@ def serve() -> int:
         def do_GET(self):  # noqa: N802
             if self.path == "/healthz":
                 return self._send(200, {"status": "ok"})
-            if self.path == "/.well-known/openid-configuration":
+            if self.path == "/.well-known/openid-configuration" and app.issuer:
                 return self._send(200, {"issuer": app.issuer, "jwks_uri": app.issuer + "/.well-known/jwks.json",
                                         "id_token_signing_alg_values_supported": [app.alg]})
             if self.path == "/.well-known/jwks.json":

@@ -60,7 +60,7 @@ def check_e2e_harness(report: suite.Report):
             f.write(f'#!/bin/sh\nexec "{common.VENV_PYTHON}" "{os.path.join(common.HERE, "fake_keycard.py")}" "$@"\n')
         os.chmod(wrapper, 0o755)
         e2e = [common.VENV_PYTHON, os.path.join(common.HERE, "e2e.py"), "--server-bin", wrapper]
-        runs = [("", "ES256,EdDSA,RS256,HS256,ES256+kek")] + [
+        runs = [("", "ES256,EdDSA,RS256,HS256,HS256+issuer,ES256+kek")] + [
             (mode, "ES256+kek" if mode == "unsealed" else "ES256") for mode in BROKEN]
         for mode, algs in runs:
             env = dict(os.environ, FAKE_KEYCARD_BROKEN=mode)
