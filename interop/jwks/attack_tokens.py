@@ -166,6 +166,8 @@ def build(jwks: dict, issuer: str, audience: str | None = None, genuine: str | N
             "HS512 with the public PEM as the secret")
         add("hs256-secret-pem-no-kid", _hmac("HS256", pem, claims, {"typ": "JWT"}),
             "HS256 with the public PEM as the secret and no kid (a verifier with one key might pick it)")
+        add("hs256-lowercase-secret-pem", _hmac("HS256", pem, claims, with_kid({"typ": "JWT"}, real_kid), name="hs256"),
+            "alg spelt hs256, HMAC with the public PEM as the secret (case games on the name)")
 
     # --- alg none ------------------------------------------------------------------------------
     for spelling in ("none", "None", "NONE", "nOnE"):
@@ -199,6 +201,11 @@ def build(jwks: dict, issuer: str, audience: str | None = None, genuine: str | N
     if real_kid:
         add("jwk-header-real-kid", common.sign(alg, akey, claims, {"kid": real_kid, "jwk": public_ajwk}),
             "embedded attacker jwk, header claims the real kid")
+    oct_secret = b"attacker-key-attacker-key-attacker-key"
+    add("jwk-header-oct", _hmac("HS256", oct_secret, claims, {"typ": "JWT", "jwk": {"kty": "oct", "k": common.b64u(oct_secret)}}),
+        "embedded symmetric (oct) jwk header, HS256 with that key")
+    add("x5t-header", common.sign(alg, akey, claims, with_kid({"x5t": common.b64u(b"\x01" * 20)}, real_kid)),
+        "x5t thumbprint header (keycard refuses the x5* family), attacker-signed")
     add("jku-attacker", common.sign(alg, akey, claims, {"kid": akid, "jku": attacker.jwks_url()}),
         "jku pointing at the attacker's JWKS (which does hold this kid)")
     if real_kid:
@@ -217,6 +224,13 @@ def build(jwks: dict, issuer: str, audience: str | None = None, genuine: str | N
         "kid ../../dev/null, signed by the attacker")
     add("kid-sql-injection", _hmac("HS256", b"secret", claims, {"kid": "x' UNION SELECT 'secret' --"}),
         "kid with SQL injection, HS256 with the injected secret")
+    for label, hostile in (("empty", ""), ("dev-null", "/dev/null"), ("etc-passwd", "../../../../../../etc/passwd"),
+                           ("nul", "\u0000"), ("url", "http://127.0.0.1:1/key"), ("sql-or", "' OR 1=1 --")):
+        add(f"kid-{label}-hs256", _hmac("HS256", b"", claims, {"kid": hostile}),
+            f"kid {hostile!r}, HS256 with the empty secret")
+    for label, hostile in (("int", 0), ("array", ["a"]), ("object", {"path": "/dev/null"}), ("bool", True)):
+        add(f"kid-not-a-string-{label}", _hmac("HS256", b"", claims, {"kid": hostile}),
+            f"kid {json.dumps(hostile)} (not a string)")
     others = [k for k in keys if k is not target and k.get("kid")]
     for other in others[:2]:
         other_alg = alg_of(other)
@@ -251,13 +265,13 @@ def build(jwks: dict, issuer: str, audience: str | None = None, genuine: str | N
     return attacks, attacker
 
 
-def _hmac(alg: str, secret: bytes, claims: dict, headers: dict) -> str:
+def _hmac(alg: str, secret: bytes, claims: dict, headers: dict, name: str | None = None) -> str:
     # PyJWT's HMAC refuses PEM/JWK-looking secrets (its own confusion guard) and warns about
     # short ones: the attacker uses hmac directly.
     import hashlib
     import hmac
 
-    header = {"alg": alg, **headers}
+    header = {"alg": name or alg, **headers}
     signing_input = f"{common.b64u_json(header)}.{common.b64u_json(claims)}"
     digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
     with warnings.catch_warnings():
