@@ -266,8 +266,9 @@ def check_keys_at_rest(report: suite.Report, section: str, server: Server):
             report.add(section, "signing_keys.sealed is set on every row", "keycard",
                        all(r["sealed"] in (1, True, "1", "true") for r in rows), f"{[r['sealed'] for r in rows]}")
     else:
+        readable = "readable by group/others" if mode & 0o044 else "owner-only"
         report.info(section, "private keys at rest without an encryption key", "keycard",
-                    f"{len(rows)} rows, {len(plain)} plain PKCS#8 (expected: the DB file is the secret)")
+                    f"{len(rows)} rows, {len(plain)} plain PKCS#8, in a database file {readable} ({oct(mode)})")
 
 
 def run_alg(report: suite.Report, args, spec: str, offered: dict, log_dir: str):
