@@ -418,14 +418,19 @@ pub struct Discovery {
     pub issuer: String,
     /// Where the public keys are.
     pub jwks_uri: String,
+    /// The algorithm keycard signs with. keycard issues no ID tokens, but OpenID Connect
+    /// verifiers read this member to know which algorithms the issuer's tokens may use (some
+    /// assume RS256 only when it is absent).
+    pub id_token_signing_alg_values_supported: Vec<String>,
 }
 
 impl Discovery {
-    /// The document for `issuer`, with the JWKS under `public_url`.
-    pub fn new(issuer: &str, public_url: &str) -> Self {
+    /// The document for `issuer`, with the JWKS under `public_url`, signing with `algorithm`.
+    pub fn new(issuer: &str, public_url: &str, algorithm: keycard_token::Algorithm) -> Self {
         Self {
             issuer: issuer.to_owned(),
             jwks_uri: format!("{}/.well-known/jwks.json", public_url.trim_end_matches('/')),
+            id_token_signing_alg_values_supported: vec![algorithm.as_str().to_owned()],
         }
     }
 }

@@ -64,7 +64,7 @@ impl Signing {
         if algorithm.is_symmetric() {
             let secret = settings.jwt_secret.expose_secret().as_bytes();
             let keys = Keys::hmac(algorithm, secret)?;
-            let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url));
+            let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url, algorithm));
             return Ok(Self { keys, tokens, discovery, ring: None });
         }
         if tokens.issuer.is_none() {
@@ -80,7 +80,7 @@ impl Signing {
         let ring = KeyRing::new(store.clone(), &settings.signing, &tokens)?;
         let (keys, version) = ring.start(now).await.context("loading the signing keys")?;
         tracing::info!(algorithm = algorithm.as_str(), kids = ?keys.kids(), "signing keys ready");
-        let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url));
+        let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url, algorithm));
         Ok(Self { keys, tokens, discovery, ring: Some((ring, version)) })
     }
 }

@@ -39,6 +39,31 @@ macro_rules! user_select {
     };
 }
 
+/// Makes the database file (created here if missing) and its WAL and shared-memory files
+/// readable and writable by their owner only: they hold password hashes and, unless
+/// `KEYCARD_KEY_ENCRYPTION_KEY` is set, the private signing keys. A file keycard cannot change
+/// (another owner's) is left as it is, with a warning.
+fn restrict_to_owner(path: &std::path::Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let name = path.as_os_str();
+    if name.is_empty() || name == ":memory:" {
+        return;
+    }
+    // Created with 0600 from the start, so it is never readable by others, not even briefly.
+    let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = name.to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        let Ok(meta) = std::fs::metadata(&file) else { continue };
+        if meta.permissions().mode() & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(file = %file.display(), error = %e, "cannot make the database file private to its owner");
+        }
+    }
+}
+
 /// Accounts, sessions and revocations on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -56,6 +81,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        restrict_to_owner(options.get_filename());
         // One connection per core: each sqlx SQLite connection runs its statements on its own
         // thread, and more threads than cores only add context switches (measured on refresh).
         let connections = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);

@@ -736,3 +736,24 @@ mod signing_keys {
         assert!("ACTIVE".parse::<KeyState>().is_err());
     }
 }
+
+#[tokio::test]
+async fn the_sqlite_database_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let fresh = dir.path().join("fresh.db");
+    let store = Store::connect(&format!("sqlite://{}", fresh.display())).await.unwrap();
+    add_user(&store, "alice", &[]).await;
+    assert_eq!(mode(&fresh), 0o600);
+    assert_eq!(mode(&dir.path().join("fresh.db-wal")), 0o600);
+    store.close().await;
+
+    // A database created by hand with a permissive mode is tightened when keycard opens it.
+    let old = dir.path().join("old.db");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::connect(&format!("sqlite://{}", old.display())).await.unwrap();
+    assert_eq!(mode(&old), 0o600);
+    store.close().await;
+}

@@ -112,6 +112,8 @@ async fn es256_eddsa_and_rs256_tokens_carry_kid_and_iss_and_verify_with_the_publ
         let discovery: Value = response.json().await.unwrap();
         assert_eq!(discovery["issuer"], app.address.as_str());
         assert_eq!(discovery["jwks_uri"], app.url("/.well-known/jwks.json"));
+        assert_eq!(discovery["id_token_signing_alg_values_supported"], serde_json::json!([alg.as_str()]));
+        assert_eq!(discovery.as_object().unwrap().len(), 3, "only what is true of keycard: {discovery}");
 
         // keycard itself accepts its tokens, and refreshes keep the kid.
         assert_eq!(app.get("/protected", Some(&tokens.access)).await.status(), StatusCode::OK);
