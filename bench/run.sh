@@ -35,6 +35,8 @@
 #   --idle-conns N      idle keep-alive connections for the memory scenario (default 10000)
 #   --quiet-below PCT   before each run wait until the machine is below PCT % busy (of one
 #                       core, summed over cores) for 3 s (default 25; 0 = don't wait)
+#   --quiet-max-wait S  wait at most S seconds for quiet before a run, then measure anyway
+#                       (default 300)
 #   --max-foreign PCT   re-run (up to twice) a run during which other processes used more than
 #                       PCT % of a core (default 15)
 #   --no-flask          leave flask_seed out (it needs a Python venv from PyPI)
@@ -73,6 +75,7 @@ while [[ $# -gt 0 ]]; do
     --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
     --quiet-below) QUIET="$2"; shift 2 ;;
     --max-foreign) MAX_FOREIGN="$2"; shift 2 ;;
+    --quiet-max-wait) QUIET_MAX="$2"; shift 2 ;;
     --no-flask) FLASK=0; shift ;;
     --no-build) BUILD=0; shift ;;
     --keycard) KEYCARD_OVERRIDE="$2"; shift 2 ;;
