@@ -27,7 +27,7 @@ async fn login(State(state): State<AppState>) -> Result<Json<Value>, IssueError>
 
 // Revokes the token of the request: its jti goes into the blocklist.
 async fn logout(State(state): State<AppState>, jwt: Jwt) -> (StatusCode, Json<Value>) {
-    let insert = sqlx::query("INSERT INTO token_blocklist (jti) VALUES (?)").bind(jwt.jti.to_string());
+    let insert = sqlx::query("INSERT INTO token_blocklist (jti) VALUES (?)").bind(jwt.jti.clone().unwrap_or_default());
     match insert.execute(&state.db).await {
         Ok(_) => (StatusCode::OK, Json(json!({"msg": "JWT revoked"}))),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("database error: {e}")}))),
@@ -55,7 +55,7 @@ async fn main() {
     let blocklist = db.clone();
     let jwt = JwtConfig::<()>::builder(tokens.clone())
         .revocation_fn(move |token| {
-            let (db, jti) = (blocklist.clone(), token.claims.jti.to_string());
+            let (db, jti) = (blocklist.clone(), token.claims.jti.clone().unwrap_or_default());
             async move {
                 let found =
                     sqlx::query("SELECT 1 FROM token_blocklist WHERE jti = ?").bind(jti).fetch_optional(&db).await?;

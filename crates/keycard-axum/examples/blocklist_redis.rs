@@ -31,7 +31,7 @@ async fn login(State(state): State<AppState>) -> Result<Json<Value>, IssueError>
 
 // Revokes the token of the request until it would have expired anyway.
 async fn logout(State(mut state): State<AppState>, jwt: Jwt) -> (StatusCode, Json<Value>) {
-    match state.redis.set_ex(jwt.jti.to_string(), "", ACCESS_EXPIRES.as_secs()).await {
+    match state.redis.set_ex(jwt.jti.clone().unwrap_or_default(), "", ACCESS_EXPIRES.as_secs()).await {
         Ok(()) => (StatusCode::OK, Json(json!({"msg": "Access token revoked"}))),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": format!("Redis error: {e}")}))),
     }
@@ -54,7 +54,7 @@ async fn main() {
     let blocklist = redis.clone();
     let jwt = JwtConfig::<()>::builder(tokens.clone())
         .revocation_fn(move |token| {
-            let (mut redis, jti) = (blocklist.clone(), token.claims.jti.to_string());
+            let (mut redis, jti) = (blocklist.clone(), token.claims.jti.clone().unwrap_or_default());
             async move { Ok(redis.get(jti).await?.is_some()) }
         })
         .build()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, request::Parts};
 use axum::response::{IntoResponseParts, ResponseParts};
-use keycard_token::{Claims, Decoded, Signed, TokenType, Tokens};
+use keycard_token::{Claims, Decoded, KeySource, Signed, TokenError, TokenType, Tokens};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -229,6 +229,7 @@ pub(crate) struct Inner<C> {
     pub(crate) implicit_refresh: Option<Duration>,
     pub(crate) json_body_limit: usize,
     additional_claims: Option<ClaimsFn<C>>,
+    key_source: Option<Arc<dyn KeySource>>,
 }
 
 /// Everything the extractors of one router need: the token verifier, where tokens are read
@@ -315,6 +316,7 @@ pub struct JwtConfigBuilder<C = ()> {
     implicit_refresh: Option<Duration>,
     json_body_limit: usize,
     additional_claims: Option<ClaimsFn<C>>,
+    key_source: Option<Arc<dyn KeySource>>,
 }
 
 impl<C: ClaimSet> JwtConfig<C> {
@@ -342,6 +344,7 @@ impl<C: ClaimSet> JwtConfig<C> {
             revocation: None,
             claims_check: None,
             error_handler: None,
+            key_source: None,
             implicit_refresh: None,
             json_body_limit: 64 * 1024,
             additional_claims: None,
@@ -643,7 +646,22 @@ impl<C: ClaimSet> JwtConfig<C> {
             None
         };
 
-        let decoded = inner.tokens.decode::<C>(&token).map_err(AuthError::InvalidToken)?;
+        let decoded = match inner.tokens.decode::<C>(&token) {
+            Ok(decoded) => decoded,
+            // A key the set does not hold yet (rotated in at the issuer): ask once, retry once.
+            Err(TokenError::UnknownKey) if inner.key_source.is_some() => {
+                let kid = keycard_token::unverified_kid(&token);
+                let changed = match &inner.key_source {
+                    Some(source) => source.unknown_key(kid.as_deref()).await,
+                    None => false,
+                };
+                if !changed {
+                    return Err(AuthError::InvalidToken(TokenError::UnknownKey));
+                }
+                inner.tokens.decode::<C>(&token).map_err(AuthError::InvalidToken)?
+            }
+            Err(e) => return Err(AuthError::InvalidToken(e)),
+        };
         if let Some(presented) = csrf {
             let claim = decoded
                 .claims
@@ -964,7 +982,7 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
     /// let jwt = JwtConfig::<()>::builder(tokens.clone()).revocation(revoked.clone()).build().unwrap();
     /// let app = Router::new().route("/", get(|jwt: Jwt| async move { jwt.sub.clone() })).layer(jwt.layer());
     /// let signed = tokens.access("alice").sign().unwrap();
-    /// revoked.revoke(signed.claims.jti, signed.claims.exp);
+    /// revoked.revoke_token(&signed.claims);
     /// let req = Request::get("/").header("Authorization", format!("Bearer {}", signed.token)).body(Body::empty()).unwrap();
     /// assert_eq!(send(&app, req).await, (401, r#"{"msg":"Token has been revoked"}"#.to_owned()));
     /// # });
@@ -986,8 +1004,8 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
     /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
     /// let config = keycard_axum::JwtConfig::<()>::builder(tokens)
     ///     .revocation_fn(|token| {
-    ///         let jti = token.claims.jti;
-    ///         async move { Ok(jti.is_nil()) }
+    ///         let jti = token.claims.jti.clone();
+    ///         async move { Ok(jti.is_none()) }
     ///     })
     ///     .build()
     ///     .unwrap();
@@ -1160,6 +1178,27 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
         self
     }
 
+    /// Where to get keys a token names but the key set lacks: asked once per such token, which
+    /// is verified again when the source says the keys changed (a JWKS verifier refetching the
+    /// issuer's keys after a rotation; keycard-jwks's `JwksVerifier` is one).
+    ///
+    /// ```
+    /// # use std::{future::Future, pin::Pin, sync::Arc};
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// struct Never;
+    /// impl keycard_token::KeySource for Never {
+    ///     fn unknown_key<'a>(&'a self, _: Option<&'a str>) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+    ///         Box::pin(async { false })
+    ///     }
+    /// }
+    /// let jwt = keycard_axum::JwtConfig::<()>::builder(tokens).key_source(Arc::new(Never)).build().unwrap();
+    /// ```
+    pub fn key_source(mut self, source: Arc<dyn KeySource>) -> Self {
+        self.key_source = Some(source);
+        self
+    }
+
     /// Checks everything and builds the configuration.
     ///
     /// ```
@@ -1212,6 +1251,7 @@ impl<C: ClaimSet> JwtConfigBuilder<C> {
                 revocation: self.revocation,
                 claims_check: self.claims_check,
                 error_handler: self.error_handler,
+                key_source: self.key_source,
                 implicit_refresh: self.implicit_refresh,
                 json_body_limit: self.json_body_limit,
                 additional_claims: self.additional_claims,

@@ -170,7 +170,7 @@ async fn revocation_hooks_refuse_revoked_tokens_and_fail_closed() {
     let signed = tokens.access("alice").sign().unwrap();
     let auth = bearer(&signed.token);
     assert_eq!(send(&app, get_with("/access", &[("authorization", &auth)])).await.0, StatusCode::OK);
-    list.revoke(signed.claims.jti, signed.claims.exp);
+    list.revoke_token(&signed.claims);
     let (status, body, _) = send(&app, get_with("/access", &[("authorization", &auth)])).await;
     assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"msg": "Token has been revoked"})));
 
@@ -304,4 +304,65 @@ fn bad_configurations_are_refused_when_built() {
         Arc::new(ManualClock::new(NOW)),
     ));
     assert!(build(JwtConfig::builder(no_csrf).locations([Location::Cookies])).is_some());
+}
+
+/// A key source that installs `next` (once) when asked, counting the calls.
+struct Rotating {
+    verifier: Arc<Tokens>,
+    next: parking_lot::Mutex<Option<Keys>>,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl keycard_token::KeySource for Rotating {
+    fn unknown_key<'a>(
+        &'a self,
+        _kid: Option<&'a str>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let next = self.next.lock().take();
+        Box::pin(async move {
+            match next {
+                Some(keys) => {
+                    self.verifier.set_keys(keys);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_kid_asks_the_key_source_once_and_retries_when_the_keys_changed() {
+    use keycard_token::{Algorithm, SigningKey};
+    let clock = Arc::new(ManualClock::new(NOW));
+    let (old, new) = (SigningKey::generate(Algorithm::ES256).unwrap(), SigningKey::generate(Algorithm::ES256).unwrap());
+    let issuer = Tokens::new(Keys::signing(new.clone()), TokenSettings::default(), clock.clone());
+    let verifier = Arc::new(Tokens::new(
+        Keys::verify_only().with_verification_key(&old).unwrap(),
+        TokenSettings::default(),
+        clock.clone(),
+    ));
+    let source = Arc::new(Rotating {
+        verifier: verifier.clone(),
+        next: parking_lot::Mutex::new(Some(Keys::verify_only().with_verification_key(&new).unwrap())),
+        asked: Default::default(),
+    });
+    let config = JwtConfig::<()>::builder(verifier.clone()).key_source(source.clone()).build().unwrap();
+    let app = routes().layer(config.layer());
+    let token = issuer.access("alice").sign().unwrap().token;
+    let auth = bearer(&token);
+    let (status, body, _) = send(&app, get_with("/access", &[("authorization", &auth)])).await;
+    assert_eq!((status, body["sub"].clone()), (StatusCode::OK, json!("alice")));
+    assert_eq!(source.asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Known now: the source is not asked again.
+    assert_eq!(send(&app, get_with("/access", &[("authorization", &auth)])).await.0, StatusCode::OK);
+    assert_eq!(source.asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A kid nobody has: asked once, nothing changed, 401 Unknown key id.
+    let stranger =
+        Tokens::new(Keys::signing(SigningKey::generate(Algorithm::ES256).unwrap()), TokenSettings::default(), clock);
+    let auth = bearer(&stranger.access("mallory").sign().unwrap().token);
+    let (status, body, _) = send(&app, get_with("/access", &[("authorization", &auth)])).await;
+    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"msg": "Unknown key id"})));
+    assert_eq!(source.asked.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

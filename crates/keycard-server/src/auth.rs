@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keycard_axum::{AuthError, BoxError, ConfigError, Guard, Jwt, JwtConfig, Revocation};
-use keycard_token::{Decoded, RevocationList, Tokens, Uuid};
+use keycard_token::{Claims, Decoded, RevocationList, Tokens, Uuid};
 use serde::{Deserialize, Serialize};
 
 /// What the server adds to Flask-JWT-Extended's claims: the subject's roles when the token was
@@ -39,8 +39,14 @@ pub struct SessionRevocation(pub Arc<RevocationList>);
 
 impl Revocation<Session> for SessionRevocation {
     async fn is_revoked(&self, token: &Decoded<Session>) -> Result<bool, BoxError> {
-        Ok(self.0.any_revoked([&token.claims.jti, &token.claims.sid]))
+        // keycard's tokens always carry a UUID `jti`; one without is never accepted.
+        Ok(jti(&token.claims).is_none_or(|jti| self.0.any_revoked([&jti, &token.claims.sid])))
     }
+}
+
+/// The `jti` of one of keycard's own tokens (always a UUID).
+pub fn jti<C>(claims: &Claims<C>) -> Option<Uuid> {
+    claims.jti_uuid()
 }
 
 /// Access tokens carrying the `admin` role; 403 "Admins only" otherwise.

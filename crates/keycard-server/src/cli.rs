@@ -1,4 +1,4 @@
-//! The command line: `serve`, `gen-secret`, `user add|grant|list`.
+//! The command line: `serve`, `gen-secret`, `user add|grant|list`, `keys list|rotate`, `audit`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ pub enum Command {
     /// Run the HTTP server.
     #[command(after_help = "The JWT secret is read from KEYCARD_JWT_SECRET (never a flag). When it is unset, \
 keycard uses the secret in --secret-file, creating it (mode 0600) with a fresh 256-bit secret on first start.\n\
+With an asymmetric --jwt-algorithm, private keys are kept in the database, encrypted (AES-256-GCM) when \
+KEYCARD_KEY_ENCRYPTION_KEY (32 bytes, base64url; never a flag) is set.\n\
 Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).")]
     Serve(Box<ServeArgs>),
     /// Print a fresh 256-bit secret for KEYCARD_JWT_SECRET.
@@ -36,6 +38,9 @@ Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).
     /// Manage accounts in the database (safe while the server runs).
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the asymmetric signing keys in the database (safe while the server runs).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Read the security audit log, newest first.
     Audit {
         /// Only events of this account.
@@ -141,6 +146,70 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "KEYCARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Token signing: algorithm and key storage.
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// The base URL clients reach keycard at (default http://BIND, https:// with TLS); the JWKS
+    /// URL of the discovery document is under it.
+    #[arg(long, env = "KEYCARD_PUBLIC_URL", value_parser = settings::parse_public_url)]
+    pub public_url: Option<String>,
+    /// The `iss` claim of every token, checked on every token (default: the public URL). With
+    /// HS256, `iss` is written only when this is set (FJE writes none).
+    #[arg(long, env = "KEYCARD_ISSUER", value_parser = settings::parse_public_url)]
+    pub issuer: Option<String>,
+    /// The `aud` claim written into every token and required of every token (comma-separated
+    /// for several). Default: none, neither written nor checked.
+    #[arg(long, env = "KEYCARD_AUDIENCE", value_parser = settings::parse_audience)]
+    pub audience: Option<keycard_token::Audience>,
+    /// Rotate the signing key when the active one is this old (at least 1h; e.g. 30d; default
+    /// off: rotate with `keycard keys rotate`).
+    #[arg(long, env = "KEYCARD_KEY_ROTATION", value_parser = settings::parse_rotation, default_value = "off")]
+    pub key_rotation: settings::KeyRotation,
+    /// Tokens whose signature verified kept in memory (by SHA-256), so that a token presented
+    /// again skips the public-key check; expiry, revocation and claims are still checked on
+    /// every request. Only used with asymmetric algorithms; 0 turns it off.
+    #[arg(long, env = "KEYCARD_VERIFIED_TOKEN_CACHE", default_value_t = 100_000)]
+    pub verified_token_cache: u64,
+}
+
+/// The signing algorithm, shared by `keycard serve` and `keycard keys`.
+#[derive(Debug, Clone, Args)]
+pub struct SigningArgs {
+    /// JWS algorithm: HS256 (default: the shared secret, FJE-compatible), HS384, HS512, or an
+    /// asymmetric one whose keys keycard generates and keeps in the database: ES256, ES384,
+    /// EdDSA, RS256, PS256, ... The private-key encryption key is read from
+    /// KEYCARD_KEY_ENCRYPTION_KEY only (never a flag).
+    #[arg(long = "jwt-algorithm", env = "KEYCARD_JWT_ALGORITHM", default_value = "HS256", value_parser = parse_algorithm)]
+    pub algorithm: keycard_token::Algorithm,
+}
+
+fn parse_algorithm(s: &str) -> Result<keycard_token::Algorithm, String> {
+    s.trim().parse().map_err(|_| format!("`{s}` is not a supported JWS algorithm (HS256, ES256, EdDSA, RS256, ...)"))
+}
+
+/// `keycard keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: kid, algorithm, creation time, state (never key material).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Make a new signing key the active one (safe while servers run: they sign with it within
+    /// a second or two; the previous key keeps verifying until its tokens have expired). Prints
+    /// the new kid.
+    Rotate {
+        /// The algorithm of the new key.
+        #[command(flatten)]
+        signing: SigningArgs,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 /// `keycard user ...`
@@ -235,6 +304,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(command) => user(command).await,
+        Command::Keys(command) => keys(command).await,
         Command::Audit { user, kind, since, limit, json, database } => {
             let kind = kind.as_deref().map(str::parse::<keycard_store::AuditKind>).transpose()?;
             let since = match since.as_deref() {
@@ -298,6 +368,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             refresh_ttl: args.refresh_ttl,
             leeway: args.leeway,
             csrf_claim: false,
+            issuer: args.issuer,
+            audience: args.audience,
             ..TokenSettings::default()
         },
         argon2: args.argon2,
@@ -313,6 +385,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
         connections: args.connections,
+        signing: settings::SigningSettings {
+            algorithm: args.signing.algorithm,
+            public_url: args.public_url,
+            key_encryption_key: settings::key_encryption_key_from_env()?,
+            key_rotation: args.key_rotation.0,
+            verified_token_cache: args.verified_token_cache,
+        },
     };
     tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
     let app = Application::build(settings).await?;
@@ -419,6 +498,60 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `keycard keys list|rotate`.
+async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::List { json, database } => {
+            let store = open(&database).await?;
+            let listed = list_keys(&store).await;
+            store.close().await;
+            let keys = listed?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                outln!("{:<44} {:<6} {:<21} {:<8} {:<9} RETIRED", "KID", "ALG", "CREATED", "STATE", "ENCRYPTED");
+                for k in keys {
+                    outln!(
+                        "{:<44} {:<6} {:<21} {:<8} {:<9} {}",
+                        k.kid,
+                        k.algorithm,
+                        k.created,
+                        k.state.as_str(),
+                        if k.encrypted { "yes" } else { "no" },
+                        k.retired.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        KeysCommand::Rotate { signing, database } => {
+            let store = open(&database).await?;
+            let rotated = rotate_key(&store, signing.algorithm, settings::key_encryption_key_from_env()?).await;
+            store.close().await;
+            outln!("{}", rotated?);
+        }
+    }
+    Ok(())
+}
+
+/// What `keycard keys list` shows: kid, algorithm, times, state, never key material.
+pub async fn list_keys(store: &Store) -> anyhow::Result<Vec<crate::signing_keys::KeyInfo>> {
+    let rows = store.signing_keys().await.context("reading the signing keys")?;
+    Ok(rows.iter().map(|row| crate::signing_keys::KeyInfo::new(row, crate::routes::rfc3339)).collect())
+}
+
+/// `keycard keys rotate`: a new active `algorithm` key (sealed with `key_encryption_key` when
+/// given), safe while servers run; returns its kid. Refuses when the stored keys do not open
+/// with this configuration, since the servers could then not open the new key either.
+pub async fn rotate_key(
+    store: &Store,
+    algorithm: keycard_token::Algorithm,
+    key_encryption_key: Option<secrecy::SecretString>,
+) -> anyhow::Result<String> {
+    let signing = settings::SigningSettings { algorithm, key_encryption_key, ..settings::SigningSettings::default() };
+    let ring = crate::signing_keys::KeyRing::new(store.clone(), &signing, &TokenSettings::default())?;
+    Ok(ring.rotate(SystemClock.now()).await?)
 }
 
 /// `keycard user disable|enable`: the running server picks up the revoked sessions by polling.

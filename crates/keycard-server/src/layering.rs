@@ -8,7 +8,7 @@ use std::path::Path;
 /// The layers, lowest first, as in the crate documentation.
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["settings", "client", "telemetry"]),
-    ("services", &["accounts", "audit", "auth", "cluster", "password", "security"]),
+    ("services", &["accounts", "audit", "auth", "cluster", "password", "security", "signing_keys"]),
     ("state", &["state"]),
     ("HTTP", &["routes", "extract", "error", "middleware", "serve"]),
     ("assembly", &["startup"]),

@@ -21,7 +21,8 @@
 //!  state       state                                 AppState (+ FromRef): the services, shared
 //!               │
 //!  services    accounts  audit  cluster              own error types (HashError, RedisError,
-//!              password  security                    StoreError): no AppState, no ApiError
+//!              password  security  signing_keys      KeyRingError, StoreError): no AppState,
+//!                                                    no ApiError
 //!               │
 //!  foundation  settings ──► client    telemetry      configuration; who is calling; logging
 //!               │
@@ -46,6 +47,7 @@ pub mod routes;
 pub mod security;
 pub mod serve;
 pub mod settings;
+pub mod signing_keys;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

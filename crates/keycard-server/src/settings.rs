@@ -21,6 +21,9 @@ use crate::client::ClientIpConfig;
 /// Environment variable holding the JWT signing secret.
 pub const SECRET_ENV: &str = "KEYCARD_JWT_SECRET";
 
+/// Environment variable holding the key that seals the private signing keys in the database.
+pub const KEK_ENV: &str = "KEYCARD_KEY_ENCRYPTION_KEY";
+
 /// How often every instance re-reads revocations, notified or not (see [`crate::cluster`]);
 /// the default of [`Settings::revocation_resync`].
 pub const RESYNC_INTERVAL: Duration = Duration::from_millis(250);
@@ -66,6 +69,105 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Header-read and idle timeouts, connection caps; see [`crate::serve`].
     pub connections: ConnectionLimits,
+    /// Signing algorithm, issuer, audience and the asymmetric keys' storage and rotation.
+    pub signing: SigningSettings,
+}
+
+/// How tokens are signed (issue 13): the algorithm, where keycard is reachable and, for
+/// asymmetric algorithms, how the private keys in the database are protected and rotated.
+///
+/// The issuer and audience are [`TokenSettings::issuer`] and [`TokenSettings::audience`]
+/// (`KEYCARD_ISSUER`, `KEYCARD_AUDIENCE`). With an asymmetric algorithm and no issuer, the
+/// issuer is the public URL; with HS256, `iss` is written only when an issuer is set, so
+/// tokens stay exactly FJE's.
+#[derive(Debug, Clone)]
+pub struct SigningSettings {
+    /// `KEYCARD_JWT_ALGORITHM`: HS256 (the default: the shared secret, as FJE) or an asymmetric
+    /// algorithm (ES256, ES384, EdDSA, RS256, PS256, ...) whose keys live in the database.
+    pub algorithm: keycard_token::Algorithm,
+    /// `KEYCARD_PUBLIC_URL`: the base URL clients reach keycard at (default `http://<bound
+    /// address>`, `https://` with TLS); the JWKS URL in the discovery document is under it.
+    pub public_url: Option<String>,
+    /// `KEYCARD_KEY_ENCRYPTION_KEY`: 32 bytes, base64url. When set, new private keys are stored
+    /// sealed with AES-256-GCM (see [`crate::signing_keys`]).
+    pub key_encryption_key: Option<SecretString>,
+    /// `KEYCARD_KEY_ROTATION`: rotate the signing key when the active one is this old (off
+    /// by default).
+    pub key_rotation: Option<Duration>,
+    /// `KEYCARD_VERIFIED_TOKEN_CACHE`: how many verified asymmetric tokens to remember (0: off);
+    /// see [`keycard_token::Tokens::cache_verified`].
+    pub verified_token_cache: u64,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        Self {
+            algorithm: keycard_token::Algorithm::HS256,
+            public_url: None,
+            key_encryption_key: None,
+            key_rotation: None,
+            verified_token_cache: 100_000,
+        }
+    }
+}
+
+/// The value of `KEYCARD_KEY_ENCRYPTION_KEY` (`None` when unset); an error when it is set but
+/// empty (an unexpanded `$VAR`: keys would silently be stored unencrypted) or not UTF-8 (never
+/// the value itself). Read from the environment only, never a flag.
+pub fn key_encryption_key_from_env() -> anyhow::Result<Option<SecretString>> {
+    match std::env::var(KEK_ENV) {
+        Ok(value) if value.trim().is_empty() => {
+            bail!(
+                "{KEK_ENV} is set but empty: set it to 32 random bytes in base64url (`keycard gen-secret`), or unset it"
+            )
+        }
+        Ok(value) => Ok(Some(SecretString::from(value))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{KEK_ENV} is not valid UTF-8"),
+    }
+}
+
+/// Parses `KEYCARD_PUBLIC_URL` / `KEYCARD_ISSUER`: an absolute http(s) URL without query or
+/// fragment; a trailing `/` is dropped.
+pub fn parse_public_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{s}` is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("`{s}` has no host"));
+    }
+    if s.contains(['?', '#']) || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{s}` may not have a query, a fragment or spaces"));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// Parses `KEYCARD_AUDIENCE`: one audience, or several separated by commas.
+pub fn parse_audience(s: &str) -> Result<keycard_token::Audience, String> {
+    let list: Vec<String> = s.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
+    match <[String; 1]>::try_from(list) {
+        Ok([one]) => Ok(keycard_token::Audience::One(one)),
+        Err(list) if list.is_empty() => Err("the audience is empty".into()),
+        Err(list) => Ok(keycard_token::Audience::Many(list)),
+    }
+}
+
+/// `KEYCARD_KEY_ROTATION`: the age at which the active signing key is rotated, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyRotation(pub Option<Duration>);
+
+/// Parses `KEYCARD_KEY_ROTATION`: a duration of at least one hour, or `off`.
+pub fn parse_rotation(s: &str) -> Result<KeyRotation, String> {
+    if s.trim().eq_ignore_ascii_case("off") || s.trim().is_empty() {
+        return Ok(KeyRotation(None));
+    }
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(3600) {
+        return Err("the key rotation interval must be at least 1h (or `off`)".into());
+    }
+    Ok(KeyRotation(Some(d)))
 }
 
 /// PEM certificate chain and private key for HTTPS.
@@ -99,6 +201,7 @@ impl Settings {
             client_ip: ClientIpConfig::default(),
             tls: None,
             connections: ConnectionLimits::default(),
+            signing: SigningSettings::default(),
         }
     }
 }
@@ -301,7 +404,8 @@ pub fn parse_leeway(s: &str) -> Result<Duration, String> {
 pub fn describe(settings: &Settings) -> String {
     format!(
         "bind={} tls={} database={} redis={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={} \
-         login_max_failures={} rate_limit={}/min client_ip_header={}",
+         login_max_failures={} rate_limit={}/min client_ip_header={} algorithm={} issuer={} audience={} \
+         key_encryption={} key_rotation={}",
         settings.bind,
         settings.tls.is_some(),
         keycard_store::redact_url(&settings.database_url),
@@ -318,6 +422,11 @@ pub fn describe(settings: &Settings) -> String {
         settings.throttle.max_failures,
         settings.rate_limit_per_minute,
         settings.client_ip.header.as_ref().map_or("none", |h| h.as_str()),
+        settings.signing.algorithm.as_str(),
+        settings.tokens.issuer.as_deref().or(settings.signing.public_url.as_deref()).unwrap_or("default"),
+        settings.tokens.audience.as_ref().map_or_else(|| "none".to_owned(), |a| a.iter().collect::<Vec<_>>().join(",")),
+        settings.signing.key_encryption_key.is_some(),
+        settings.signing.key_rotation.map_or_else(|| "off".to_owned(), |d| format!("{}s", d.as_secs())),
     )
 }
 
@@ -330,10 +439,32 @@ mod tests {
         let mut settings =
             Settings::new("127.0.0.1:0", "postgres://kc:db-pass@db/keycard", SecretString::from("s".repeat(32)));
         settings.redis_url = Some(SecretString::from("redis://:redis-pass@cache:6379/0"));
+        settings.signing.key_encryption_key =
+            Some(SecretString::from("kek-pass-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
         let summary = describe(&settings);
+        assert!(summary.contains("key_encryption=true"), "{summary}");
         assert!(summary.contains("database=postgres://kc:***@db/keycard"), "{summary}");
         assert!(summary.contains("redis=redis://:***@cache:6379/0"), "{summary}");
         assert!(!summary.contains("pass") && !summary.contains(&"s".repeat(32)), "{summary}");
+    }
+
+    #[test]
+    fn public_urls_are_absolute_http_urls_without_a_trailing_slash() {
+        assert_eq!(parse_public_url("https://auth.example.com/"), Ok("https://auth.example.com".into()));
+        assert_eq!(parse_public_url("http://127.0.0.1:5000/kc"), Ok("http://127.0.0.1:5000/kc".into()));
+        for bad in
+            ["", "auth.example.com", "ftp://x", "https://", "https:///x", "https://a?b", "https://a#b", "https://a b"]
+        {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_rotation_is_off_or_at_least_an_hour() {
+        assert_eq!(parse_rotation("off"), Ok(KeyRotation(None)));
+        assert_eq!(parse_rotation("30d"), Ok(KeyRotation(Some(Duration::from_secs(30 * 86_400)))));
+        assert!(parse_rotation("59m").is_err());
+        assert!(parse_rotation("soon").is_err());
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::{HeaderValue, header};
 use axum::{Router, extract::DefaultBodyLimit};
-use keycard_store::Store;
-use keycard_token::{Clock, Keys, RevocationList, SystemClock, Tokens};
+use keycard_store::{SigningKeysVersion, Store};
+use keycard_token::{Clock, Keys, RevocationList, SystemClock, TokenSettings, Tokens};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -20,6 +20,7 @@ use crate::extract::MAX_BODY_BYTES;
 use crate::password::Passwords;
 use crate::routes;
 use crate::settings::Settings;
+use crate::signing_keys::{Discovery, KeyRing};
 use crate::state::AppState;
 
 /// How often expired revocations are dropped from memory and the database.
@@ -39,6 +40,49 @@ pub struct Application {
     revocation_cursor: i64,
     revocation_resync: Duration,
     audit_writer: tokio::task::JoinHandle<()>,
+    /// With asymmetric keys: the ring to poll and the version its keys were read at.
+    key_ring: Option<(KeyRing, SigningKeysVersion)>,
+}
+
+/// The token keys and settings the server starts with.
+struct Signing {
+    keys: Keys,
+    tokens: TokenSettings,
+    discovery: Option<Discovery>,
+    ring: Option<(KeyRing, SigningKeysVersion)>,
+}
+
+impl Signing {
+    /// HS256 (or HS384/512) with the shared secret, as ever; or the asymmetric keys from the
+    /// database, made on first start. Fills in the issuer: with an asymmetric algorithm the
+    /// public URL unless one is set; with HMAC only the one set (FJE writes no `iss`).
+    async fn prepare(settings: &Settings, store: &Store, addr: SocketAddr, now: i64) -> anyhow::Result<Self> {
+        let algorithm = settings.signing.algorithm;
+        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        let public_url = settings.signing.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+        let mut tokens = settings.tokens.clone();
+        if algorithm.is_symmetric() {
+            let secret = settings.jwt_secret.expose_secret().as_bytes();
+            let keys = Keys::hmac(algorithm, secret)?;
+            let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url, algorithm));
+            return Ok(Self { keys, tokens, discovery, ring: None });
+        }
+        if tokens.issuer.is_none() {
+            if settings.signing.public_url.is_none() {
+                tracing::warn!(
+                    issuer = %public_url,
+                    "neither KEYCARD_ISSUER nor KEYCARD_PUBLIC_URL is set: the issuer is the bound address, which \
+                     verifiers must reach and every instance must share; set KEYCARD_PUBLIC_URL"
+                );
+            }
+            tokens.issuer = Some(public_url.clone());
+        }
+        let ring = KeyRing::new(store.clone(), &settings.signing, &tokens)?;
+        let (keys, version) = ring.start(now).await.context("loading the signing keys")?;
+        tracing::info!(algorithm = algorithm.as_str(), kids = ?keys.kids(), "signing keys ready");
+        let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url, algorithm));
+        Ok(Self { keys, tokens, discovery, ring: Some((ring, version)) })
+    }
 }
 
 impl Application {
@@ -49,7 +93,6 @@ impl Application {
 
     /// [`Application::build`] with an injected clock (for expiry tests).
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let keys = Keys::hmac_sha256(settings.jwt_secret.expose_secret().as_bytes())?;
         let options = keycard_store::StoreOptions {
             // A request waiting on the database is answered 503 before the request timeout
             // (unless that is absurdly short).
@@ -73,15 +116,18 @@ impl Application {
         {
             tracing::warn!(error = %e, "redis does not answer yet: starting on the database alone");
         }
-        let tokens = Arc::new(Tokens::new(keys, settings.tokens, clock));
+        let tls = settings.tls.as_ref().map(crate::serve::load_tls).transpose()?;
+        let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        let signing = Signing::prepare(&settings, &store, addr, clock.now()).await?;
+        let tokens = Arc::new(
+            Tokens::new(signing.keys, signing.tokens, clock).cache_verified(settings.signing.verified_token_cache),
+        );
         let revoked = Arc::new(RevocationList::new());
         // Cursor first: a revocation made while loading is then seen twice, never missed.
         let revocation_cursor = store.revocation_cursor().await.context("reading the revocation cursor")?;
         store.load_live_revocations(tokens.now(), |page| revoked.extend(page)).await.context("loading revocations")?;
         let passwords = Passwords::new(&settings.argon2)?;
-        let tls = settings.tls.as_ref().map(crate::serve::load_tls).transpose()?;
-        let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
-        let addr = listener.local_addr()?;
         tracing::info!(revoked = revoked.len(), "loaded revocations");
         let (audit_log, audit_writer) = crate::audit::AuditLog::start(store.clone());
         let state = AppState::new(crate::state::Services {
@@ -95,6 +141,7 @@ impl Application {
             client_ip: Arc::new(settings.client_ip.clone()),
             redis,
             accounts: Arc::new(crate::accounts::AccountCache::new(settings.account_cache_ttl)),
+            discovery: signing.discovery,
         });
         Ok(Self {
             listener,
@@ -106,6 +153,7 @@ impl Application {
             revocation_cursor,
             revocation_resync: settings.revocation_resync,
             audit_writer,
+            key_ring: signing.ring,
         })
     }
 
@@ -127,6 +175,10 @@ impl Application {
         let wakeups = crate::cluster::spawn_wakeups(&self.state.store, self.state.redis.clone(), wake.clone());
         let poll =
             tokio::spawn(poll_revocations(self.state.clone(), self.revocation_cursor, self.revocation_resync, wake));
+        let key_poll = self.key_ring.map(|(ring, version)| {
+            let tokens = self.state.jwt.tokens().clone();
+            tokio::spawn(ring.poll(tokens, version, crate::signing_keys::POLL_INTERVAL))
+        });
         if self.tls.is_some() {
             app = app.layer(SetResponseHeaderLayer::overriding(
                 header::STRICT_TRANSPORT_SECURITY,
@@ -145,6 +197,9 @@ impl Application {
         let served = crate::serve::serve(self.listener, app, options, shutdown).await.context("serving HTTP");
         purge.abort();
         poll.abort();
+        if let Some(key_poll) = key_poll {
+            key_poll.abort();
+        }
         if let Some(wakeups) = wakeups {
             wakeups.abort();
         }

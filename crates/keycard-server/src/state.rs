@@ -60,6 +60,8 @@ pub struct Services {
     pub redis: Option<Arc<Redis>>,
     /// What `GET /user` answered lately.
     pub accounts: Arc<AccountCache>,
+    /// The discovery document, when tokens carry an `iss` (asymmetric keys or `KEYCARD_ISSUER`).
+    pub discovery: Option<crate::signing_keys::Discovery>,
 }
 
 impl AppState {

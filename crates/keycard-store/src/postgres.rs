@@ -20,12 +20,16 @@ use sqlx::{Connection, Postgres, Row};
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::model::SESSION_REVOCATION_MARGIN;
+use crate::model::{
+    ACTIVE_SIGNING_KEY_SQL, DELETE_RETIRED_KEYS_SQL, INSERT_ACTIVE_KEY_IF_NONE_SQL, INSERT_ACTIVE_KEY_SQL,
+    LIST_SIGNING_KEYS_SQL, RETIRE_ACTIVE_KEY_SQL, RETIRE_KEY_IF_ACTIVE_SQL, SESSION_REVOCATION_MARGIN,
+    SIGNING_KEYS_VERSION_SQL,
+};
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::tx::Tx;
 use crate::{
-    ADMIN_ROLE, AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Roles,
-    Rotation, SessionInfo, StoreError, User, UserStatus, Username,
+    ADMIN_ROLE, AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewSigningKey, NewUser, Revoked,
+    Role, Roles, Rotation, SessionInfo, SigningKeysVersion, StoreError, StoredSigningKey, User, UserStatus, Username,
 };
 
 /// The `LISTEN`/`NOTIFY` channel on which revocations are announced (empty payload: listeners
@@ -570,6 +574,91 @@ impl PgStore {
         }
         Ok((revoked, next))
     }
+
+    /// See [`crate::Store::rotate_signing_key`]: in one transaction under the signing-key
+    /// advisory lock (so two rotations at once serialise instead of the second one failing on
+    /// the unique index), retires the active key of the algorithm and inserts `key` as the
+    /// active one.
+    #[instrument(skip_all, fields(kid = key.kid, algorithm = key.algorithm))]
+    pub async fn rotate_signing_key(&self, key: &NewSigningKey<'_>) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            lock_signing_keys(tx.conn()).await?;
+            let retired: Vec<String> = sqlx::query_scalar(RETIRE_ACTIVE_KEY_SQL)
+                .bind(key.algorithm)
+                .bind(key.now)
+                .fetch_all(tx.conn())
+                .await?;
+            insert_signing_key(tx.conn(), INSERT_ACTIVE_KEY_SQL, key).await?;
+            Ok(retired)
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    /// See [`crate::Store::rotate_signing_key_if_active`].
+    #[instrument(skip_all, fields(kid = key.kid, algorithm = key.algorithm, replacing))]
+    pub async fn rotate_signing_key_if_active(
+        &self,
+        key: &NewSigningKey<'_>,
+        replacing: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            lock_signing_keys(tx.conn()).await?;
+            let retired: Option<String> = sqlx::query_scalar(RETIRE_KEY_IF_ACTIVE_SQL)
+                .bind(key.algorithm)
+                .bind(key.now)
+                .bind(replacing)
+                .fetch_optional(tx.conn())
+                .await?;
+            if retired.is_none() {
+                return Ok(false);
+            }
+            insert_signing_key(tx.conn(), INSERT_ACTIVE_KEY_SQL, key).await?;
+            Ok(true)
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    /// See [`crate::Store::insert_signing_key_if_none_active`].
+    #[instrument(skip_all, fields(kid = key.kid, algorithm = key.algorithm))]
+    pub async fn insert_signing_key_if_none_active(
+        &self,
+        key: &NewSigningKey<'_>,
+    ) -> Result<StoredSigningKey, StoreError> {
+        // Two statements, no transaction: an insert racing another waits for it on the unique
+        // index and then does nothing; the select (a fresh snapshot under READ COMMITTED) sees
+        // whichever key won.
+        let mut conn = self.pool.acquire().await?;
+        insert_signing_key(&mut conn, INSERT_ACTIVE_KEY_IF_NONE_SQL, key).await?;
+        let row = sqlx::query(ACTIVE_SIGNING_KEY_SQL).bind(key.algorithm).fetch_one(&mut *conn).await?;
+        signing_key_from_row(&row)
+    }
+
+    /// See [`crate::Store::signing_keys`].
+    pub async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        let rows = sqlx::query(LIST_SIGNING_KEYS_SQL).fetch_all(&self.pool).await?;
+        rows.iter().map(signing_key_from_row).collect()
+    }
+
+    /// See [`crate::Store::signing_keys_version`].
+    pub async fn signing_keys_version(&self) -> Result<SigningKeysVersion, StoreError> {
+        let row = sqlx::query(SIGNING_KEYS_VERSION_SQL).fetch_one(&self.pool).await?;
+        Ok(SigningKeysVersion {
+            count: row.try_get("count")?,
+            max_created_at: row.try_get("max_created_at")?,
+            max_activated_at: row.try_get("max_activated_at")?,
+            max_retired_at: row.try_get("max_retired_at")?,
+        })
+    }
+
+    /// See [`crate::Store::delete_retired_signing_keys`].
+    pub async fn delete_retired_signing_keys(&self, retired_before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(DELETE_RETIRED_KEYS_SQL).bind(retired_before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// How long to wait between two connection attempts at start-up.
@@ -753,5 +842,45 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
             .map(|roles| roles.split(',').map(str::to_owned).collect())
             .unwrap_or_default(),
         created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Advisory lock key serialising signing-key rotations (`"kcsignk"` in ASCII).
+const SIGNING_KEY_LOCK: i64 = 0x006b_6373_6967_6e6b;
+
+/// The first statement of a rotation: takes the signing-key lock until the transaction ends.
+async fn lock_signing_keys(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SIGNING_KEY_LOCK).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Runs `sql` (one of the signing-key inserts) for `key` on `conn`.
+async fn insert_signing_key(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    key: &NewSigningKey<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(sql)
+        .bind(key.kid)
+        .bind(key.algorithm)
+        .bind(key.private_key)
+        .bind(key.sealed)
+        .bind(key.now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn signing_key_from_row(row: &PgRow) -> Result<StoredSigningKey, StoreError> {
+    let state: String = row.try_get("state")?;
+    Ok(StoredSigningKey {
+        kid: row.try_get("kid")?,
+        algorithm: row.try_get("algorithm")?,
+        private_key: row.try_get("private_key")?,
+        sealed: row.try_get("sealed")?,
+        created_at: row.try_get("created_at")?,
+        activated_at: row.try_get("activated_at")?,
+        retired_at: row.try_get("retired_at")?,
+        state: state.parse()?,
     })
 }

@@ -10,12 +10,16 @@ use sqlx::{Connection, Row, Sqlite, sqlite::SqliteRow};
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::model::SESSION_REVOCATION_MARGIN;
+use crate::model::{
+    ACTIVE_SIGNING_KEY_SQL, DELETE_RETIRED_KEYS_SQL, INSERT_ACTIVE_KEY_IF_NONE_SQL, INSERT_ACTIVE_KEY_SQL,
+    LIST_SIGNING_KEYS_SQL, RETIRE_ACTIVE_KEY_SQL, RETIRE_KEY_IF_ACTIVE_SQL, SESSION_REVOCATION_MARGIN,
+    SIGNING_KEYS_VERSION_SQL,
+};
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::tx::Tx;
 use crate::{
-    ADMIN_ROLE, AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewUser, Revoked, Role, Roles,
-    Rotation, SessionInfo, StoreError, User, UserStatus, Username,
+    ADMIN_ROLE, AuditEvent, AuditFilter, AuditRecord, Credentials, Email, NewSession, NewSigningKey, NewUser, Revoked,
+    Role, Roles, Rotation, SessionInfo, SigningKeysVersion, StoreError, StoredSigningKey, User, UserStatus, Username,
 };
 
 /// Migrations for SQLite, embedded in the binary.
@@ -35,6 +39,31 @@ macro_rules! user_select {
     };
 }
 
+/// Makes the database file (created here if missing) and its WAL and shared-memory files
+/// readable and writable by their owner only: they hold password hashes and, unless
+/// `KEYCARD_KEY_ENCRYPTION_KEY` is set, the private signing keys. A file keycard cannot change
+/// (another owner's) is left as it is, with a warning.
+fn restrict_to_owner(path: &std::path::Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let name = path.as_os_str();
+    if name.is_empty() || name == ":memory:" {
+        return;
+    }
+    // Created with 0600 from the start, so it is never readable by others, not even briefly.
+    let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = name.to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        let Ok(meta) = std::fs::metadata(&file) else { continue };
+        if meta.permissions().mode() & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(file = %file.display(), error = %e, "cannot make the database file private to its owner");
+        }
+    }
+}
+
 /// Accounts, sessions and revocations on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -52,6 +81,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        restrict_to_owner(options.get_filename());
         // One connection per core: each sqlx SQLite connection runs its statements on its own
         // thread, and more threads than cores only add context switches (measured on refresh).
         let connections = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
@@ -545,6 +575,89 @@ impl SqliteStore {
         }
         Ok((revoked, next))
     }
+
+    /// See [`crate::Store::rotate_signing_key`]: in one `BEGIN IMMEDIATE` transaction (SQLite
+    /// runs them one at a time), retires the active key of the algorithm and inserts `key` as
+    /// the active one.
+    #[instrument(skip_all, fields(kid = key.kid, algorithm = key.algorithm))]
+    pub async fn rotate_signing_key(&self, key: &NewSigningKey<'_>) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let retired: Vec<String> = sqlx::query_scalar(RETIRE_ACTIVE_KEY_SQL)
+                .bind(key.algorithm)
+                .bind(key.now)
+                .fetch_all(tx.conn())
+                .await?;
+            insert_signing_key(tx.conn(), INSERT_ACTIVE_KEY_SQL, key).await?;
+            Ok(retired)
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    /// See [`crate::Store::rotate_signing_key_if_active`].
+    #[instrument(skip_all, fields(kid = key.kid, algorithm = key.algorithm, replacing))]
+    pub async fn rotate_signing_key_if_active(
+        &self,
+        key: &NewSigningKey<'_>,
+        replacing: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let retired: Option<String> = sqlx::query_scalar(RETIRE_KEY_IF_ACTIVE_SQL)
+                .bind(key.algorithm)
+                .bind(key.now)
+                .bind(replacing)
+                .fetch_optional(tx.conn())
+                .await?;
+            if retired.is_none() {
+                return Ok(false);
+            }
+            insert_signing_key(tx.conn(), INSERT_ACTIVE_KEY_SQL, key).await?;
+            Ok(true)
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    /// See [`crate::Store::insert_signing_key_if_none_active`].
+    #[instrument(skip_all, fields(kid = key.kid, algorithm = key.algorithm))]
+    pub async fn insert_signing_key_if_none_active(
+        &self,
+        key: &NewSigningKey<'_>,
+    ) -> Result<StoredSigningKey, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            insert_signing_key(tx.conn(), INSERT_ACTIVE_KEY_IF_NONE_SQL, key).await?;
+            let row = sqlx::query(ACTIVE_SIGNING_KEY_SQL).bind(key.algorithm).fetch_one(tx.conn()).await?;
+            signing_key_from_row(&row)
+        }
+        .await;
+        tx.finish(result).await
+    }
+
+    /// See [`crate::Store::signing_keys`].
+    pub async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        let rows = sqlx::query(LIST_SIGNING_KEYS_SQL).fetch_all(&self.pool).await?;
+        rows.iter().map(signing_key_from_row).collect()
+    }
+
+    /// See [`crate::Store::signing_keys_version`].
+    pub async fn signing_keys_version(&self) -> Result<SigningKeysVersion, StoreError> {
+        let row = sqlx::query(SIGNING_KEYS_VERSION_SQL).fetch_one(&self.pool).await?;
+        Ok(SigningKeysVersion {
+            count: row.try_get("count")?,
+            max_created_at: row.try_get("max_created_at")?,
+            max_activated_at: row.try_get("max_activated_at")?,
+            max_retired_at: row.try_get("max_retired_at")?,
+        })
+    }
+
+    /// See [`crate::Store::delete_retired_signing_keys`].
+    pub async fn delete_retired_signing_keys(&self, retired_before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(DELETE_RETIRED_KEYS_SQL).bind(retired_before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// Records a failed login for `username_key` under `policy` inside a transaction on `conn`.
@@ -688,5 +801,36 @@ fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
             .map(|roles| roles.split(',').map(str::to_owned).collect())
             .unwrap_or_default(),
         created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Runs `sql` (one of the signing-key inserts) for `key` on `conn`.
+async fn insert_signing_key(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    key: &NewSigningKey<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(sql)
+        .bind(key.kid)
+        .bind(key.algorithm)
+        .bind(key.private_key)
+        .bind(key.sealed)
+        .bind(key.now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn signing_key_from_row(row: &SqliteRow) -> Result<StoredSigningKey, StoreError> {
+    let state: String = row.try_get("state")?;
+    Ok(StoredSigningKey {
+        kid: row.try_get("kid")?,
+        algorithm: row.try_get("algorithm")?,
+        private_key: row.try_get("private_key")?,
+        sealed: row.try_get("sealed")?,
+        created_at: row.try_get("created_at")?,
+        activated_at: row.try_get("activated_at")?,
+        retired_at: row.try_get("retired_at")?,
+        state: state.parse()?,
     })
 }

@@ -11,8 +11,8 @@ use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::{
-    AuditEvent, AuditFilter, AuditRecord, Credentials, NewSession, NewUser, Revoked, Role, Roles, Rotation,
-    SessionInfo, StoreError, User, UserStatus, Username,
+    AuditEvent, AuditFilter, AuditRecord, Credentials, NewSession, NewSigningKey, NewUser, Revoked, Role, Roles,
+    Rotation, SessionInfo, SigningKeysVersion, StoreError, StoredSigningKey, User, UserStatus, Username,
 };
 
 /// How a [`Store`] connects.
@@ -392,6 +392,51 @@ impl Store {
     /// Revocations recorded after `cursor` (by any process), and the new cursor.
     pub async fn revocations_after(&self, cursor: i64) -> Result<(Revoked, i64), StoreError> {
         on_backend!(self, s => s.revocations_after(cursor))
+    }
+
+    /// Rotation: retires the active signing key of `key.algorithm` (if any, at `key.now`) and
+    /// makes `key` the active one, in one transaction; returns the retired kids. Two rotations at
+    /// once (from any number of instances) both succeed, one after the other.
+    /// [`StoreError::Conflict`] if the kid is already stored.
+    pub async fn rotate_signing_key(&self, key: &NewSigningKey<'_>) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, write, s => s.rotate_signing_key(key))
+    }
+
+    /// Scheduled rotation: like [`Store::rotate_signing_key`], but only if `replacing` is still
+    /// the active key of the algorithm; `Ok(false)` (and nothing stored) if another process
+    /// rotated first. Several servers finding the key due at once rotate it once.
+    pub async fn rotate_signing_key_if_active(
+        &self,
+        key: &NewSigningKey<'_>,
+        replacing: &str,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, write, s => s.rotate_signing_key_if_active(key, replacing))
+    }
+
+    /// First start: stores `key` as the active key of its algorithm unless one is already active,
+    /// and returns the active key, ours or the one that won. Any number of servers starting at
+    /// once on one database end with exactly one active key, which they all get.
+    pub async fn insert_signing_key_if_none_active(
+        &self,
+        key: &NewSigningKey<'_>,
+    ) -> Result<StoredSigningKey, StoreError> {
+        on_backend!(self, write, s => s.insert_signing_key_if_none_active(key))
+    }
+
+    /// Every stored signing key (with its material: never print it), oldest first.
+    pub async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        on_backend!(self, s => s.signing_keys())
+    }
+
+    /// A cheap fingerprint of the signing keys: poll it and reload [`Store::signing_keys`] when it
+    /// changes.
+    pub async fn signing_keys_version(&self) -> Result<SigningKeysVersion, StoreError> {
+        on_backend!(self, s => s.signing_keys_version())
+    }
+
+    /// Deletes the retired keys whose `retired_at` is before `retired_before`; returns how many.
+    pub async fn delete_retired_signing_keys(&self, retired_before: i64) -> Result<u64, StoreError> {
+        on_backend!(self, write, s => s.delete_retired_signing_keys(retired_before))
     }
 }
 

@@ -433,3 +433,327 @@ mod admins_and_roles {
         }
     }
 }
+
+/// Issue 13: asymmetric signing keys, on both backends.
+mod signing_keys {
+    use sqlx::Connection;
+
+    use crate::{KeyState, NewSigningKey, SigningKeysVersion, Store, StoreError, StoredSigningKey};
+
+    /// Runs each named test against both backends, handing it the database URL (each test
+    /// opens as many stores on it as it wants: two stores are two servers).
+    macro_rules! on_both_urls {
+        ($($name:ident),* $(,)?) => {
+            mod sqlite {
+                $(
+                    #[tokio::test]
+                    async fn $name() {
+                        let dir = tempfile::tempdir().unwrap();
+                        super::$name(format!("sqlite://{}", dir.path().join("test.db").display())).await;
+                    }
+                )*
+            }
+            mod postgres {
+                $(
+                    #[tokio::test]
+                    async fn $name() {
+                        let Some(schema) = crate::testing::PgSchema::create().await else { return };
+                        super::$name(schema.url.clone()).await;
+                    }
+                )*
+            }
+        };
+    }
+
+    on_both_urls!(
+        the_first_key_becomes_active_and_a_rotation_retires_it_in_one_step,
+        servers_starting_at_once_end_with_exactly_one_active_key,
+        concurrent_rotations_all_succeed_and_leave_one_active_key,
+        each_algorithm_has_its_own_active_key,
+        only_keys_retired_before_the_cutoff_are_deleted,
+        a_rotation_whose_insert_fails_leaves_the_previous_key_active,
+        a_store_that_is_closed_answers_errors_not_keys,
+        a_scheduled_rotation_found_due_by_several_servers_happens_once,
+    );
+
+    async fn a_scheduled_rotation_found_due_by_several_servers_happens_once(url: String) {
+        let (a, b) = (Store::connect(&url).await.unwrap(), Store::connect(&url).await.unwrap());
+        a.insert_signing_key_if_none_active(&key("old", "ES256", b"old", 100)).await.unwrap();
+        let rotations: Vec<_> = (0..6)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    let kid = format!("new{i}");
+                    store.rotate_signing_key_if_active(&key(&kid, "ES256", b"new", 200), "old").await.unwrap()
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for rotation in rotations {
+            done += usize::from(rotation.await.unwrap());
+        }
+        assert_eq!(done, 1, "exactly one server rotates");
+        let keys = a.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert_eq!(keys.iter().filter(|k| k.state == KeyState::Active).count(), 1);
+        a.close().await;
+        b.close().await;
+    }
+
+    fn key<'a>(kid: &'a str, algorithm: &'a str, material: &'a [u8], now: i64) -> NewSigningKey<'a> {
+        NewSigningKey { kid, algorithm, private_key: material, sealed: false, now }
+    }
+
+    fn states(keys: &[StoredSigningKey]) -> Vec<(&str, KeyState)> {
+        keys.iter().map(|k| (k.kid.as_str(), k.state)).collect()
+    }
+
+    async fn the_first_key_becomes_active_and_a_rotation_retires_it_in_one_step(url: String) {
+        let store = Store::connect(&url).await.unwrap();
+        assert_eq!(store.signing_keys_version().await.unwrap(), SigningKeysVersion::default());
+        assert!(store.signing_keys().await.unwrap().is_empty());
+
+        let first = store
+            .insert_signing_key_if_none_active(&NewSigningKey { sealed: true, ..key("k1", "ES256", b"one", 100) })
+            .await
+            .unwrap();
+        assert_eq!((first.kid.as_str(), first.state, first.activated_at), ("k1", KeyState::Active, Some(100)));
+        assert_eq!((first.private_key.as_slice(), first.sealed, first.created_at), (&b"one"[..], true, 100));
+        let v1 = store.signing_keys_version().await.unwrap();
+        assert_eq!(v1.count, 1);
+
+        let retired = store.rotate_signing_key(&key("k2", "ES256", b"two", 200)).await.unwrap();
+        assert_eq!(retired, vec!["k1".to_owned()]);
+        let keys = store.signing_keys().await.unwrap();
+        assert_eq!(states(&keys), vec![("k1", KeyState::Retired), ("k2", KeyState::Active)]);
+        assert_eq!((keys[0].retired_at, keys[0].activated_at), (Some(200), Some(100)));
+        assert_eq!((keys[1].retired_at, keys[1].activated_at, keys[1].sealed), (None, Some(200), false));
+        let v2 = store.signing_keys_version().await.unwrap();
+        assert_ne!(v1, v2, "a rotation must change the polled version");
+        assert_eq!(v2, store.signing_keys_version().await.unwrap(), "the version is stable without changes");
+
+        // With an active key, a later first start keeps it and gets it back.
+        let kept = store.insert_signing_key_if_none_active(&key("k3", "ES256", b"three", 300)).await.unwrap();
+        assert_eq!(kept.kid, "k2");
+        assert_eq!(store.signing_keys().await.unwrap().len(), 2);
+        assert_eq!(v2, store.signing_keys_version().await.unwrap());
+
+        // The same kid twice is a conflict, and changes nothing.
+        assert!(matches!(
+            store.rotate_signing_key(&key("k2", "ES256", b"again", 400)).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            states(&store.signing_keys().await.unwrap()),
+            vec![("k1", KeyState::Retired), ("k2", KeyState::Active)]
+        );
+        store.close().await;
+    }
+
+    async fn servers_starting_at_once_end_with_exactly_one_active_key(url: String) {
+        // Four "servers" (stores of their own, each with its pool), each starting twice at once.
+        let mut stores = Vec::new();
+        for _ in 0..4 {
+            stores.push(Store::connect(&url).await.unwrap());
+        }
+        let starts: Vec<_> = (0..8)
+            .map(|i| {
+                let store = stores[i % stores.len()].clone();
+                tokio::spawn(async move {
+                    let kid = format!("k{i}");
+                    let material = vec![u8::try_from(i).unwrap(); 32];
+                    store.insert_signing_key_if_none_active(&key(&kid, "ES256", &material, 100)).await.unwrap()
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for start in starts {
+            winners.push(start.await.unwrap());
+        }
+        let keys = stores[0].signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_eq!(keys[0].state, KeyState::Active);
+        for winner in &winners {
+            assert_eq!(winner, &keys[0], "every server must get the key that won, material included");
+        }
+        for store in stores {
+            store.close().await;
+        }
+    }
+
+    async fn concurrent_rotations_all_succeed_and_leave_one_active_key(url: String) {
+        let (a, b) = (Store::connect(&url).await.unwrap(), Store::connect(&url).await.unwrap());
+        a.insert_signing_key_if_none_active(&key("k0", "EdDSA", b"zero", 100)).await.unwrap();
+        let rotations: Vec<_> = (1..=6)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    let kid = format!("k{i}");
+                    store.rotate_signing_key(&key(&kid, "EdDSA", b"material", 200)).await
+                })
+            })
+            .collect();
+        let mut retired = Vec::new();
+        for rotation in rotations {
+            retired.extend(rotation.await.unwrap().unwrap());
+        }
+        let keys = a.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 7);
+        let active: Vec<&str> = keys.iter().filter(|k| k.state == KeyState::Active).map(|k| k.kid.as_str()).collect();
+        assert_eq!(active.len(), 1, "{keys:?}");
+        // Each rotation retired exactly the key active before it: six retirements, no kid twice.
+        retired.sort();
+        retired.dedup();
+        assert_eq!(retired.len(), 6, "{retired:?}");
+        assert!(!retired.iter().any(|kid| kid == active[0]));
+        a.close().await;
+        b.close().await;
+    }
+
+    async fn each_algorithm_has_its_own_active_key(url: String) {
+        let store = Store::connect(&url).await.unwrap();
+        store.insert_signing_key_if_none_active(&key("ec", "ES256", b"ec", 100)).await.unwrap();
+        let ed = store.insert_signing_key_if_none_active(&key("ed", "EdDSA", b"ed", 100)).await.unwrap();
+        assert_eq!(ed.kid, "ed");
+        assert_eq!(store.rotate_signing_key(&key("rsa", "RS256", b"rsa", 200)).await.unwrap(), Vec::<String>::new());
+        assert_eq!(store.rotate_signing_key(&key("ec2", "ES256", b"ec2", 300)).await.unwrap(), vec!["ec".to_owned()]);
+        let mut active: Vec<(String, String)> = store
+            .signing_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.state == KeyState::Active)
+            .map(|k| (k.algorithm.clone(), k.kid.clone()))
+            .collect();
+        active.sort();
+        let expected = [("ES256", "ec2"), ("EdDSA", "ed"), ("RS256", "rsa")];
+        assert_eq!(active, expected.map(|(a, k)| (a.to_owned(), k.to_owned())));
+        store.close().await;
+    }
+
+    async fn only_keys_retired_before_the_cutoff_are_deleted(url: String) {
+        let store = Store::connect(&url).await.unwrap();
+        store.insert_signing_key_if_none_active(&key("k1", "ES256", b"1", 100)).await.unwrap();
+        store.rotate_signing_key(&key("k2", "ES256", b"2", 200)).await.unwrap();
+        store.rotate_signing_key(&key("k3", "ES256", b"3", 300)).await.unwrap();
+        let before = store.signing_keys_version().await.unwrap();
+        // k1 retired at 200, k2 at 300: a cutoff of 300 deletes k1 only (strictly before).
+        assert_eq!(store.delete_retired_signing_keys(300).await.unwrap(), 1);
+        assert_eq!(
+            states(&store.signing_keys().await.unwrap()),
+            vec![("k2", KeyState::Retired), ("k3", KeyState::Active)]
+        );
+        assert_ne!(before, store.signing_keys_version().await.unwrap(), "a deletion must change the polled version");
+        // The active key is never deleted, however late the cutoff.
+        assert_eq!(store.delete_retired_signing_keys(i64::MAX).await.unwrap(), 1);
+        assert_eq!(states(&store.signing_keys().await.unwrap()), vec![("k3", KeyState::Active)]);
+        store.close().await;
+    }
+
+    /// Failure injection: a trigger makes every insert into `signing_keys` fail after the
+    /// rotation has retired the active key; the transaction must take the retirement back.
+    async fn a_rotation_whose_insert_fails_leaves_the_previous_key_active(url: String) {
+        let store = Store::connect(&url).await.unwrap();
+        store.insert_signing_key_if_none_active(&key("k1", "ES256", b"1", 100)).await.unwrap();
+        let trigger = if url.starts_with("sqlite") {
+            "CREATE TRIGGER fail_key_insert BEFORE INSERT ON signing_keys
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+        } else {
+            "CREATE FUNCTION fail_key_insert() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;
+             CREATE TRIGGER fail_key_insert BEFORE INSERT ON signing_keys
+                 FOR EACH ROW EXECUTE FUNCTION fail_key_insert();"
+        };
+        let drop = if url.starts_with("sqlite") {
+            "DROP TRIGGER fail_key_insert"
+        } else {
+            "DROP TRIGGER fail_key_insert ON signing_keys"
+        };
+        raw(&url, trigger).await;
+
+        let err = store.rotate_signing_key(&key("k2", "ES256", b"2", 200)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+        let err = store.insert_signing_key_if_none_active(&key("k9", "EdDSA", b"9", 200)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+        let keys = store.signing_keys().await.unwrap();
+        assert_eq!(states(&keys), vec![("k1", KeyState::Active)]);
+        assert_eq!(keys[0].retired_at, None, "the failed rotation's retirement was committed");
+
+        raw(&url, drop).await;
+        store.rotate_signing_key(&key("k2", "ES256", b"2", 300)).await.unwrap();
+        assert_eq!(
+            states(&store.signing_keys().await.unwrap()),
+            vec![("k1", KeyState::Retired), ("k2", KeyState::Active)]
+        );
+        store.close().await;
+    }
+
+    async fn a_store_that_is_closed_answers_errors_not_keys(url: String) {
+        let store = Store::connect(&url).await.unwrap();
+        store.insert_signing_key_if_none_active(&key("k1", "ES256", b"1", 100)).await.unwrap();
+        store.close().await;
+        assert!(store.signing_keys_version().await.unwrap_err().is_unavailable());
+        assert!(store.signing_keys().await.unwrap_err().is_unavailable());
+        assert!(store.rotate_signing_key(&key("k2", "ES256", b"2", 200)).await.unwrap_err().is_unavailable());
+    }
+
+    /// Runs `sql` on a connection of its own.
+    async fn raw(url: &str, sql: &'static str) {
+        if url.starts_with("sqlite") {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        } else {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_key_material() {
+        let material = b"-----SECRET-MATERIAL-----".to_vec();
+        let stored = StoredSigningKey {
+            kid: "kid1".into(),
+            algorithm: "ES256".into(),
+            private_key: material.clone(),
+            sealed: false,
+            created_at: 1,
+            activated_at: Some(1),
+            retired_at: None,
+            state: KeyState::Active,
+        };
+        let new = key("kid1", "ES256", &material, 1);
+        for shown in [format!("{stored:?}"), format!("{stored:#?}"), format!("{new:?}")] {
+            assert!(shown.contains("kid1") && shown.contains("redacted"), "{shown}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(!shown.contains(&format!("{:?}", material.as_slice())), "{shown}");
+            assert!(!shown.contains("45, 45"), "{shown}");
+        }
+        for state in [KeyState::Active, KeyState::Next, KeyState::Retired] {
+            assert_eq!(state.as_str().parse::<KeyState>().unwrap(), state);
+        }
+        assert!("ACTIVE".parse::<KeyState>().is_err());
+    }
+}
+
+#[tokio::test]
+async fn the_sqlite_database_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let fresh = dir.path().join("fresh.db");
+    let store = Store::connect(&format!("sqlite://{}", fresh.display())).await.unwrap();
+    add_user(&store, "alice", &[]).await;
+    assert_eq!(mode(&fresh), 0o600);
+    assert_eq!(mode(&dir.path().join("fresh.db-wal")), 0o600);
+    store.close().await;
+
+    // A database created by hand with a permissive mode is tightened when keycard opens it.
+    let old = dir.path().join("old.db");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::connect(&format!("sqlite://{}", old.display())).await.unwrap();
+    assert_eq!(mode(&old), 0o600);
+    store.close().await;
+}

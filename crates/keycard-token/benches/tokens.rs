@@ -1,4 +1,5 @@
-//! Microbenchmarks of the token core: HS256 signing and verification, and the revocation check.
+//! Microbenchmarks of the token core: HS256 signing and verification, the asymmetric algorithms
+//! with and without the verified-token cache, and the revocation check.
 //!
 //! Run with `cargo bench -p keycard-token --bench tokens` (pin it with `taskset -c 1` for numbers
 //! comparable to `bench/run.sh`). These measure; they assert nothing about time.
@@ -9,7 +10,9 @@
 use std::sync::Arc;
 
 use divan::{Bencher, black_box};
-use keycard_token::{Claims, Clock, Keys, RevocationList, SystemClock, TokenSettings, Tokens, Uuid};
+use keycard_token::{
+    Algorithm, Claims, Clock, Keys, RevocationList, SigningKey, SystemClock, TokenSettings, Tokens, Uuid,
+};
 
 fn main() {
     divan::main();
@@ -110,6 +113,45 @@ mod verify {
     }
 }
 
+/// Asymmetric algorithms: what a service verifying keycard's (or any issuer's) tokens pays.
+mod asymmetric {
+    use super::*;
+
+    const ALGS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
+
+    fn tokens_for(alg: &str, cache: u64) -> Tokens {
+        let alg: Algorithm = alg.parse().unwrap();
+        Tokens::new(Keys::signing(SigningKey::generate(alg).unwrap()), TokenSettings::default(), Arc::new(SystemClock))
+            .cache_verified(cache)
+    }
+
+    /// `Tokens::encode`: one signature (the cost of a login or refresh beyond Argon2).
+    #[divan::bench(args = ALGS)]
+    fn encode(bencher: Bencher, alg: &str) {
+        let tokens = tokens_for(alg, 0);
+        let (_, claims) = access_token(&tokens);
+        bencher.bench_local(|| tokens.encode(black_box(&claims)).unwrap());
+    }
+
+    /// `Tokens::verify` without the cache: a public-key signature check every time.
+    #[divan::bench(args = ALGS)]
+    fn verify_uncached(bencher: Bencher, alg: &str) {
+        let tokens = tokens_for(alg, 0);
+        let (token, _) = access_token(&tokens);
+        bencher.bench_local(|| tokens.verify::<Session>(black_box(&token)).unwrap());
+    }
+
+    /// `Tokens::verify` of a token seen before: SHA-256 of the token and a cache hit instead of
+    /// the signature check (claims still parsed and checked).
+    #[divan::bench(args = ALGS)]
+    fn verify_cached(bencher: Bencher, alg: &str) {
+        let tokens = tokens_for(alg, 100_000);
+        let (token, _) = access_token(&tokens);
+        tokens.verify::<Session>(&token).unwrap();
+        bencher.bench_local(|| tokens.verify::<Session>(black_box(&token)).unwrap());
+    }
+}
+
 mod revocation {
     use super::*;
 
@@ -122,7 +164,7 @@ mod revocation {
         let (_, template) = access_token(&tokens);
         (0..PROBES)
             .map(|_| Claims {
-                jti: Uuid::new_v4(),
+                jti: Some(Uuid::new_v4().to_string()),
                 extra: Session { sid: Uuid::now_v7(), ..session() },
                 ..template.clone()
             })
@@ -138,7 +180,8 @@ mod revocation {
         bencher.bench_local(|| {
             i = (i + 1) & (PROBES - 1);
             let claims = black_box(&probes[i]);
-            list.any_revoked([&claims.jti, &claims.sid])
+            let jti = claims.jti_uuid().unwrap_or_default();
+            list.any_revoked([&jti, &claims.sid])
         });
     }
 
@@ -147,10 +190,11 @@ mod revocation {
     fn is_revoked_hit(bencher: Bencher, revoked: usize) {
         let list = revocation_list(revoked - 1);
         let (_, claims) = access_token(&tokens());
-        list.revoke(claims.jti, claims.exp);
+        list.revoke_token(&claims);
         bencher.bench_local(|| {
             let claims = black_box(&claims);
-            list.any_revoked([&claims.jti, &claims.sid])
+            let jti = claims.jti_uuid().unwrap_or_default();
+            list.any_revoked([&jti, &claims.sid])
         });
     }
 }

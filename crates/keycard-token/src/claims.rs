@@ -222,8 +222,10 @@ pub struct Claims<C = ()> {
     pub nbf: Option<i64>,
     /// Expires at, seconds since the epoch. Always required.
     pub exp: i64,
-    /// Unique token id (a UUID, as FJE writes): the key for revoking this one token.
-    pub jti: Uuid,
+    /// Unique token id: the key for revoking this one token. keycard and FJE write a UUID
+    /// ([`Claims::jti_uuid`]); tokens of other issuers may carry any string, or none.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "some")]
+    pub jti: Option<String>,
     /// Access or refresh; `access` when absent.
     #[serde(rename = "type", default)]
     pub token_type: TokenType,
@@ -255,6 +257,20 @@ impl<C> Claims<C> {
     /// ```
     pub fn identity<I: FromStr>(&self) -> Result<I, I::Err> {
         self.sub.parse()
+    }
+
+    /// The `jti` as a UUID (what keycard and FJE write); `None` when the token has no `jti` or
+    /// one of another form.
+    ///
+    /// ```
+    /// # let claims: keycard_token::Claims = serde_json::from_str(
+    /// #   r#"{"sub":"7","iat":1,"exp":2,"jti":"0d6f1a4e-9e4c-4d62-8d40-6d9f4f1f3b1e"}"#).unwrap();
+    /// assert_eq!(claims.jti_uuid().unwrap().to_string(), "0d6f1a4e-9e4c-4d62-8d40-6d9f4f1f3b1e");
+    /// let foreign: keycard_token::Claims = serde_json::from_str(r#"{"sub":"7","iat":1,"exp":2,"jti":"AT.x1"}"#).unwrap();
+    /// assert_eq!(foreign.jti_uuid(), None);
+    /// ```
+    pub fn jti_uuid(&self) -> Option<Uuid> {
+        self.jti.as_deref().and_then(|jti| Uuid::try_parse(jti).ok())
     }
 
     /// Whether the token is fresh at `now` (see [`Fresh`]).

@@ -80,6 +80,13 @@ pub enum TokenError {
     /// When issuing: the identity is empty once converted to text.
     #[error("The identity must not be empty")]
     EmptyIdentity,
+    /// When issuing: the key set only verifies (a JWKS of another issuer).
+    #[error("No signing key is configured")]
+    NoSigningKey,
+    /// The claim configured as the identity ([`crate::TokenSettings::identity_claim`]) is absent
+    /// or not a string.
+    #[error("Missing identity claim")]
+    MissingIdentity,
 }
 
 /// Why a key configuration was refused.
@@ -101,11 +108,32 @@ pub enum KeyError {
         min: usize,
     },
     /// An algorithm keycard does not implement.
-    #[error("unsupported JWT algorithm (supported: HS256, HS384, HS512)")]
+    #[error(
+        "unsupported JWT algorithm for this key (supported: HS256, HS384, HS512, ES256, ES384, EdDSA, RS256, RS384, RS512, PS256, PS384, PS512)"
+    )]
     UnsupportedAlgorithm,
     /// Two keys with the same `kid`, or an empty `kid`.
     #[error("every additional key needs a distinct, non-empty kid")]
     DuplicateKid,
+    /// A JWK keycard cannot verify with; the text names the member at fault (never its value).
+    #[error("unusable JWK: {0}")]
+    InvalidJwk(&'static str),
+    /// A JWK whose `use` is not `sig` or whose `key_ops` do not include `verify` (an encryption
+    /// key, which providers such as Keycloak publish beside their signing keys).
+    #[error("the JWK is not for verifying signatures")]
+    NotForSignatures,
+    /// A document that is not a JWK Set (`{"keys": [...]}`).
+    #[error("not a JWK Set")]
+    InvalidJwks,
+    /// An RSA key under [`crate::MIN_RSA_BITS`] bits.
+    #[error("RSA keys must have at least 2048 bits")]
+    KeyTooSmall,
+    /// A private key that is not PKCS#8 DER of the algorithm's key type.
+    #[error("the private key is not PKCS#8 DER for this algorithm")]
+    InvalidPrivateKey,
+    /// The crypto library failed to generate a key or a signature.
+    #[error("key generation or signing failed")]
+    Generation,
 }
 
 fn missing_claim_message(name: &str) -> String {

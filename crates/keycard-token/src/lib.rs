@@ -6,8 +6,12 @@
 //!   `nbf`, `exp`, `jti`, `type`, `fresh`, `csrf`, and `iss`/`aud` when configured) with `C`, the
 //!   application's own claims, flattened beside them. A Flask service and a keycard service sharing
 //!   a secret accept each other's tokens.
-//! - [`Keys`]: the configured algorithm and key material. The algorithm is pinned to the key:
-//!   nothing in a token's header chooses the algorithm or the key beyond a `kid` lookup in this set.
+//! - [`Keys`]: the configured algorithm and key material: HMAC secrets, asymmetric
+//!   [`SigningKey`]s (ES256, ES384, EdDSA, RS256/384/512, PS256/384/512) with RFC 7638 `kid`s,
+//!   and public keys from a JWK Set ([`Keys::from_jwks`], [`Keys::jwks`]). The algorithm is pinned
+//!   to the key: nothing in a token's header chooses the algorithm or the key beyond a `kid`
+//!   lookup in this set, and `jku`/`x5u`/`jwk` headers are refused.
+//! - [`KeySource`]: asked for keys a token names but the set lacks (a JWKS refetch).
 //! - [`Tokens`]: issues tokens ([`Tokens::access`], [`Tokens::refresh`]: identity of any
 //!   `Display` type, freshness, lifetime, extra claims and headers) and verifies them strictly
 //!   (RFC 8725): exact compact form, strict base64url, `exp` always required, integer times,
@@ -39,12 +43,14 @@ mod clock;
 mod error;
 mod keys;
 mod revocation;
+mod source;
 mod tokens;
 
 pub use claims::{Audience, Claims, Fresh, RESERVED_CLAIMS, TokenType};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{KeyError, TokenError};
-pub use keys::{Algorithm, Keys, MIN_HMAC_SECRET_LEN};
+pub use keys::{Algorithm, Jwk, JwkSet, Keys, MIN_HMAC_SECRET_LEN, MIN_RSA_BITS, SigningKey, SkippedKeys};
 pub use revocation::RevocationList;
-pub use tokens::{Decoded, Header, Issue, MAX_TIMESTAMP, MAX_TOKEN_LEN, Signed, TokenSettings, Tokens};
+pub use source::KeySource;
+pub use tokens::{Decoded, Header, Issue, MAX_TIMESTAMP, MAX_TOKEN_LEN, Signed, TokenSettings, Tokens, unverified_kid};
 pub use uuid::Uuid;

@@ -22,7 +22,7 @@ use crate::Claims;
 /// use keycard_token::RevocationList;
 /// let signed = tokens.access("alice").sign().unwrap();
 /// let revoked = RevocationList::new();
-/// revoked.revoke(signed.claims.jti, signed.claims.exp);
+/// revoked.revoke_token(&signed.claims);
 /// assert!(revoked.is_revoked(&signed.claims));
 /// assert_eq!(revoked.purge_expired(signed.claims.exp), 1); // the token has expired anyway
 /// assert!(revoked.is_empty());
@@ -99,11 +99,32 @@ impl RevocationList {
     /// let list = keycard_token::RevocationList::new();
     /// let signed = tokens.access("alice").sign().unwrap();
     /// assert!(!list.is_revoked(&signed.claims));
-    /// list.revoke(signed.claims.jti, signed.claims.exp);
+    /// list.revoke_token(&signed.claims);
     /// assert!(list.is_revoked(&signed.claims));
     /// ```
     pub fn is_revoked<C>(&self, claims: &Claims<C>) -> bool {
-        self.contains(&claims.jti)
+        claims.jti_uuid().is_some_and(|jti| self.contains(&jti))
+    }
+
+    /// Revokes the token with `claims` by its `jti` until its `exp`; `false` (and nothing
+    /// revoked) when its `jti` is not a UUID, as in tokens of issuers other than keycard and FJE.
+    ///
+    /// ```
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let list = keycard_token::RevocationList::new();
+    /// let signed = tokens.access("alice").sign().unwrap();
+    /// assert!(list.revoke_token(&signed.claims));
+    /// assert!(list.is_revoked(&signed.claims));
+    /// ```
+    pub fn revoke_token<C>(&self, claims: &Claims<C>) -> bool {
+        match claims.jti_uuid() {
+            Some(jti) => {
+                self.revoke(jti, claims.exp);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether any of `ids` is revoked (a token's `jti` and its session id, say), under one lock.

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::claims::RESERVED_CLAIMS;
-use crate::keys::Key;
+use arc_swap::ArcSwap;
+
+use crate::keys::{Key, b64};
 use crate::{Algorithm, Audience, Claims, Clock, Fresh, Keys, TokenError, TokenType};
 
 /// Longest token accepted for decoding, in bytes, and longest token [`Tokens::encode`] issues:
@@ -76,6 +78,18 @@ pub struct TokenSettings {
     /// Whether to write a `csrf` claim, the double-submit value of cookie mode (default true,
     /// FJE's `JWT_COOKIE_CSRF_PROTECT`, which writes it into every token).
     pub csrf_claim: bool,
+    /// When verifying: take the identity (`sub` of the decoded claims) from this claim instead,
+    /// such as `email` or `preferred_username` of an OIDC provider's tokens (default none: `sub`).
+    /// The claim itself stays readable among the application's claims; the token's own `sub` is
+    /// replaced.
+    /// A token without it, or with a non-string value, is refused with
+    /// [`TokenError::MissingIdentity`]. Issuing is unaffected.
+    pub identity_claim: Option<String>,
+    /// Whether a token must carry a UUID `jti`, as keycard and FJE always write (default true:
+    /// a token without one is refused with `Token is missing the "jti" claim`, one of another
+    /// form as an invalid payload). Turn it off to verify other issuers' tokens, which often
+    /// carry no `jti` or one that is not a UUID.
+    pub require_jti: bool,
 }
 
 impl Default for TokenSettings {
@@ -88,6 +102,8 @@ impl Default for TokenSettings {
             audience: None,
             encode_nbf: true,
             csrf_claim: true,
+            identity_claim: None,
+            require_jti: true,
         }
     }
 }
@@ -111,7 +127,7 @@ impl Default for TokenSettings {
 pub struct Header {
     /// The algorithm of the key that verified the token.
     pub alg: Algorithm,
-    /// `typ`, when present (`JWT`, compared case-insensitively).
+    /// `typ`, when present (`JWT`, or RFC 9068's `at+jwt`; compared case-insensitively).
     pub typ: Option<String>,
     /// `kid`, when present.
     pub kid: Option<String>,
@@ -152,6 +168,32 @@ pub struct Signed<C = ()> {
     /// Its claims.
     pub claims: Claims<C>,
 }
+
+/// A token whose signature verified under the key set of `generation`, for `ttl` more.
+#[derive(Clone, Copy)]
+struct Verified {
+    generation: u64,
+    ttl: Duration,
+}
+
+struct VerifiedExpiry;
+
+impl moka::Expiry<[u8; 32], Verified> for VerifiedExpiry {
+    fn expire_after_create(&self, _: &[u8; 32], value: &Verified, _: std::time::Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// `typ` values accepted (case-insensitively): a JWT, or an RFC 9068 access token. Others (a
+/// security event token's `secevent+jwt`, say) are not tokens to authenticate with.
+const ACCEPTED_TYP: [&str; 3] = ["JWT", "at+jwt", "application/at+jwt"];
 
 /// Header parameters that carry keys or key locations, or extensions: never accepted.
 const FORBIDDEN_HEADERS: [&str; 7] = ["jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "crit"];
@@ -209,7 +251,7 @@ pub struct Issue<'t, C = ()> {
     kind: TokenType,
     fresh: FreshSpec,
     ttl: Duration,
-    jti: Option<Uuid>,
+    jti: Option<String>,
     aud: Option<Audience>,
     headers: serde_json::Map<String, serde_json::Value>,
     extra: C,
@@ -289,10 +331,11 @@ impl<'t, C: Serialize> Issue<'t, C> {
     /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
     /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
     /// let jti = keycard_token::Uuid::new_v4();
-    /// assert_eq!(tokens.access("alice").jti(jti).sign().unwrap().claims.jti, jti);
+    /// let claims = tokens.access("alice").jti(jti).sign().unwrap().claims;
+    /// assert_eq!(claims.jti_uuid(), Some(jti));
     /// ```
-    pub fn jti(mut self, jti: Uuid) -> Self {
-        self.jti = Some(jti);
+    pub fn jti(mut self, jti: impl std::fmt::Display) -> Self {
+        self.jti = Some(jti.to_string());
         self
     }
 
@@ -370,7 +413,7 @@ impl<'t, C: Serialize> Issue<'t, C> {
             iat: now,
             nbf: settings.encode_nbf.then_some(now),
             exp: now.saturating_add(secs(self.ttl)).min(MAX_TIMESTAMP),
-            jti: self.jti.unwrap_or_else(Uuid::new_v4),
+            jti: Some(self.jti.unwrap_or_else(|| Uuid::new_v4().to_string())),
             token_type: self.kind,
             fresh,
             csrf: settings.csrf_claim.then(|| Uuid::new_v4().to_string()),
@@ -409,7 +452,10 @@ impl<'t, C: Serialize> Issue<'t, C> {
 /// assert_eq!(tokens.verify::<()>(&refresh.token).unwrap().token_type, TokenType::Refresh);
 /// ```
 pub struct Tokens {
-    keys: Keys,
+    keys: ArcSwap<Keys>,
+    /// SHA-256 of tokens whose signature verified, with the key set generation it verified
+    /// under; only for asymmetric keys, whose verification costs 20-50 HMACs.
+    verified: Option<moka::sync::Cache<[u8; 32], Verified>>,
     settings: TokenSettings,
     leeway: i64,
     clock: Arc<dyn Clock>,
@@ -417,7 +463,7 @@ pub struct Tokens {
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens").field("keys", &self.keys).field("settings", &self.settings).finish()
+        f.debug_struct("Tokens").field("keys", &*self.keys.load()).field("settings", &self.settings).finish()
     }
 }
 
@@ -435,7 +481,54 @@ impl Tokens {
     pub fn new(keys: Keys, settings: TokenSettings, clock: Arc<dyn Clock>) -> Self {
         let settings = TokenSettings { leeway: settings.leeway.min(MAX_LEEWAY), ..settings };
         let leeway = secs(settings.leeway);
-        Self { keys, settings, leeway, clock }
+        Self { keys: ArcSwap::from_pointee(keys), verified: None, settings, leeway, clock }
+    }
+
+    /// Remembers up to `capacity` tokens whose signature verified, so that a token presented
+    /// again skips the public-key signature check (an ECDSA, Ed25519 or RSA verification costs
+    /// 20-50 times an HMAC). Only the signature is skipped: the header is still matched to the
+    /// key set, the claims are still parsed and checked (`exp`, `nbf`, issuer, audience) and
+    /// revocation is still asked by the caller, on every request. Entries are keyed by the
+    /// SHA-256 of the whole token, forgotten when the token expires or the key set changes, and
+    /// evicted least-used first beyond `capacity` (0: no cache). HMAC tokens are never cached.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use keycard_token::{Algorithm, Keys, SigningKey, SystemClock, Tokens};
+    /// let tokens = Tokens::new(Keys::signing(SigningKey::generate(Algorithm::ES256).unwrap()),
+    ///     Default::default(), Arc::new(SystemClock)).cache_verified(10_000);
+    /// let token = tokens.access("alice").sign().unwrap().token;
+    /// assert!(tokens.verify::<()>(&token).is_ok()); // verified and remembered
+    /// assert!(tokens.verify::<()>(&token).is_ok()); // signature check skipped
+    /// ```
+    pub fn cache_verified(mut self, capacity: u64) -> Self {
+        self.verified = (capacity > 0)
+            .then(|| moka::sync::Cache::builder().max_capacity(capacity).expire_after(VerifiedExpiry).build());
+        self
+    }
+
+    /// Replaces the key set (a rotation, a refetched JWK Set). Tokens being verified finish with
+    /// the set they started with; the next ones use `keys`.
+    ///
+    /// ```
+    /// use keycard_token::{Algorithm, Keys, SigningKey, TokenError};
+    /// # let tokens = keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+    /// let old = tokens.access("alice").sign().unwrap().token;
+    /// let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    /// tokens.set_keys(Keys::signing(key.clone()));
+    /// // The old HS256 token now meets an ES256 key: refused, whatever its signature.
+    /// assert_eq!(tokens.verify::<()>(&old).unwrap_err(), TokenError::AlgorithmNotAllowed);
+    /// let new = tokens.decode::<()>(&tokens.access("alice").sign().unwrap().token).unwrap();
+    /// assert_eq!(new.header.kid.as_deref(), Some(key.kid()));
+    /// ```
+    pub fn set_keys(&self, keys: Keys) {
+        self.keys.store(Arc::new(keys));
+    }
+
+    /// The key set in force.
+    pub fn keys(&self) -> Arc<Keys> {
+        self.keys.load_full()
     }
 
     /// The settings in force.
@@ -554,7 +647,8 @@ impl Tokens {
         headers: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<String, TokenError> {
         check_extra_claims(&claims.extra)?;
-        let key = self.keys.signing();
+        let keys = self.keys.load();
+        let key = keys.signing_key().ok_or(TokenError::NoSigningKey)?;
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
         let header_b64 = if headers.is_empty() {
             std::borrow::Cow::Borrowed(key.header_b64.as_str())
@@ -580,9 +674,9 @@ impl Tokens {
         token.push_str(&header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let tag = key.sign(token.as_bytes());
+        let signature = keys.sign(token.as_bytes()).ok_or(TokenError::Signing)?;
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut token);
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLarge);
         }
@@ -629,13 +723,23 @@ impl Tokens {
         if signature_b64.contains('.') {
             return Err(TokenError::TooManySegments);
         }
-        let (key, header) = self.key_for(header_b64)?;
+        let keys = self.keys.load();
+        let (key, header) = key_for(&keys, header_b64)?;
 
-        let mut signature = [0u8; 64];
-        let signature_len = decode_into(signature_b64, &mut signature).ok_or(TokenError::InvalidSignature)?;
-        let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        if !key.verify(signed, &signature[..signature_len]) {
-            return Err(TokenError::InvalidSignature);
+        let cache = self.verified.as_ref().filter(|_| !key.alg.is_symmetric());
+        let hash = cache.map(|_| sha256(token.as_bytes()));
+        let cached = match (cache, &hash) {
+            (Some(cache), Some(hash)) => cache.get(hash).is_some_and(|v| v.generation == keys.generation),
+            _ => false,
+        };
+        if !cached {
+            // The longest signature: RSA with an 8192-bit modulus.
+            let mut signature = [0u8; 1024];
+            let signature_len = decode_into(signature_b64, &mut signature).ok_or(TokenError::InvalidSignature)?;
+            let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+            if !key.verify(signed, &signature[..signature_len]) {
+                return Err(TokenError::InvalidSignature);
+            }
         }
 
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::InvalidPayload)?;
@@ -643,40 +747,40 @@ impl Tokens {
         if !is_json_object(&payload) {
             return Err(TokenError::InvalidPayload);
         }
-        let claims: Claims<C> = serde_json::from_slice(&payload).map_err(|e| classify(&e))?;
+        let claims: Claims<C> = match &self.settings.identity_claim {
+            None => serde_json::from_slice(&payload).map_err(|e| classify(&e))?,
+            Some(name) => {
+                let mut map: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidPayload)?;
+                // The claim stays where it is too (for the application's claims type); only
+                // `sub` is replaced.
+                match map.get(name.as_str()) {
+                    Some(serde_json::Value::String(id)) if !id.is_empty() => {
+                        let id = id.clone();
+                        map.insert("sub".into(), id.into());
+                    }
+                    _ => return Err(TokenError::MissingIdentity),
+                }
+                serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| classify(&e))?
+            }
+        };
         self.validate(&claims)?;
+        if let (Some(cache), Some(hash), false) = (cache, hash, cached) {
+            let ttl = claims.exp.saturating_add(self.leeway).saturating_sub(self.clock.now());
+            let ttl = Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+            cache.insert(hash, Verified { generation: keys.generation, ttl });
+        }
         Ok(Decoded { header, claims })
     }
 
-    /// The key that may verify a token with this header, by our configuration alone.
-    fn key_for(&self, header_b64: &str) -> Result<(&Key, Arc<Header>), TokenError> {
-        // Fast path: the exact header keycard writes.
-        if let Some(key) = self.keys.keys.iter().find(|k| k.header_b64 == header_b64) {
-            return Ok((key, key.header.clone()));
-        }
-        if header_b64.len() > 1024 {
-            return Err(TokenError::InvalidHeader);
-        }
-        let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::HeaderPadding)?;
-        if !is_json_object(&raw) {
-            return Err(TokenError::InvalidHeader);
-        }
-        let header: RawHeader = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
-        if header.typ.as_ref().is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT")) {
-            return Err(TokenError::InvalidHeader);
-        }
-        if header.extra.keys().any(|k| FORBIDDEN_HEADERS.contains(&k.as_str())) {
-            return Err(TokenError::InvalidHeader);
-        }
-        let key = self.keys.lookup(header.kid.as_deref()).ok_or(TokenError::UnknownKey)?;
-        if header.alg != key.alg.as_str() {
-            return Err(TokenError::AlgorithmNotAllowed);
-        }
-        let parsed = Header { alg: key.alg, typ: header.typ, kid: header.kid, extra: header.extra };
-        Ok((key, Arc::new(parsed)))
-    }
-
     fn validate<C>(&self, claims: &Claims<C>) -> Result<(), TokenError> {
+        if self.settings.require_jti {
+            match &claims.jti {
+                None => return Err(TokenError::MissingClaim("jti")),
+                Some(jti) if Uuid::try_parse(jti).is_err() => return Err(TokenError::InvalidPayload),
+                Some(_) => {}
+            }
+        }
         let in_range = |t: i64| (0..=MAX_TIMESTAMP).contains(&t);
         if !(in_range(claims.exp) && claims.nbf.is_none_or(in_range) && in_range(claims.iat)) {
             return Err(TokenError::InvalidClaims);
@@ -710,6 +814,34 @@ impl Tokens {
         }
         Ok(())
     }
+}
+
+/// The key that may verify a token with this header, by our configuration alone.
+fn key_for<'k>(keys: &'k Keys, header_b64: &str) -> Result<(&'k Key, Arc<Header>), TokenError> {
+    // Fast path: the exact header keycard writes.
+    if let Some(key) = keys.keys.iter().find(|k| k.header_b64 == header_b64) {
+        return Ok((key, key.header.clone()));
+    }
+    if header_b64.len() > 1024 {
+        return Err(TokenError::InvalidHeader);
+    }
+    let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::HeaderPadding)?;
+    if !is_json_object(&raw) {
+        return Err(TokenError::InvalidHeader);
+    }
+    let header: RawHeader = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
+    if header.typ.as_ref().is_some_and(|typ| !ACCEPTED_TYP.iter().any(|t| typ.eq_ignore_ascii_case(t))) {
+        return Err(TokenError::InvalidHeader);
+    }
+    if header.extra.keys().any(|k| FORBIDDEN_HEADERS.contains(&k.as_str())) {
+        return Err(TokenError::InvalidHeader);
+    }
+    let key = keys.lookup(header.kid.as_deref()).ok_or(TokenError::UnknownKey)?;
+    if header.alg != key.alg.as_str() {
+        return Err(TokenError::AlgorithmNotAllowed);
+    }
+    let parsed = Header { alg: key.alg, typ: header.typ, kid: header.kid, extra: header.extra };
+    Ok((key, Arc::new(parsed)))
 }
 
 /// The application's claims must serialize to a JSON object (or nothing) without reserved names.
@@ -746,9 +878,25 @@ fn decode_into(input: &str, out: &mut [u8]) -> Option<usize> {
     URL_SAFE_NO_PAD.decode_slice(input, out).ok()
 }
 
-/// Strict base64url without padding.
-pub(crate) fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+/// The `kid` a token's header names, read without verifying anything: to log it, or to pick
+/// the issuer whose keys should verify it. `None` for a token without `kid` or a malformed one.
+///
+/// ```
+/// use keycard_token::{Algorithm, Keys, SigningKey, Tokens, unverified_kid};
+/// let key = SigningKey::generate(Algorithm::ES256).unwrap();
+/// let tokens = Tokens::new(Keys::signing(key.clone()), Default::default(), std::sync::Arc::new(keycard_token::SystemClock));
+/// let token = tokens.access("alice").sign().unwrap().token;
+/// assert_eq!(unverified_kid(&token).as_deref(), Some(key.kid()));
+/// assert_eq!(unverified_kid("garbage"), None);
+/// ```
+pub fn unverified_kid(token: &str) -> Option<String> {
+    let (header_b64, _) = token.split_once('.')?;
+    if header_b64.len() > 1024 {
+        return None;
+    }
+    let raw = URL_SAFE_NO_PAD.decode(header_b64).ok()?;
+    let header: RawHeader = serde_json::from_slice(&raw).ok()?;
+    header.kid
 }
 
 fn secs(d: Duration) -> i64 {

@@ -116,13 +116,14 @@ async fn login(
     let session = Session { roles: user.roles.clone(), sid: Uuid::now_v7() };
     let sid = session.sid;
     let access = state.tokens().access(&user.username).fresh(true).claims(session.clone()).sign()?;
-    let refresh = state.tokens().refresh(&user.username).claims(session).sign()?;
+    let refresh_jti = Uuid::new_v4();
+    let refresh = state.tokens().refresh(&user.username).jti(refresh_jti).claims(session).sign()?;
     state
         .store
         .create_session(&keycard_store::NewSession {
             id: sid,
             user_id: user.id,
-            refresh_jti: refresh.claims.jti,
+            refresh_jti,
             created_at: refresh.claims.iat,
             expires_at: refresh.claims.exp,
             client_addr: client.addr_string(),
@@ -156,8 +157,10 @@ async fn refresh(
 ) -> Result<Response, ApiError> {
     let session = Session { roles: Vec::new(), sid: claims.sid };
     let mut access = state.tokens().access(&claims.sub).claims(session.clone()).build()?;
-    let mut refresh = state.tokens().refresh(&claims.sub).claims(session).build()?;
-    let rotation = state.store.rotate_refresh(claims.sid, claims.jti, refresh.jti, refresh.iat, refresh.exp).await?;
+    let new_jti = Uuid::new_v4();
+    let mut refresh = state.tokens().refresh(&claims.sub).jti(new_jti).claims(session).build()?;
+    let old_jti = crate::auth::jti(&claims).ok_or(AuthError::Revoked)?;
+    let rotation = state.store.rotate_refresh(claims.sid, old_jti, new_jti, refresh.iat, refresh.exp).await?;
     let user = match rotation {
         Rotation::Rotated(user) if user.status == UserStatus::Active => user,
         Rotation::Rotated(_) => {
@@ -260,7 +263,9 @@ async fn end_session(state: &AppState, claims: &Claims<Session>, reason: &str) -
     let sid_until = session_revocation_until(state).max(claims.exp);
     // Kept past `exp` by the leeway, during which the token would still verify.
     let leeway = i64::try_from(state.tokens().settings().leeway.as_secs()).unwrap_or(i64::MAX);
-    let revocations = [(claims.jti, claims.exp.saturating_add(leeway)), (claims.sid, sid_until)];
+    // keycard's tokens always carry a UUID jti (the extractor refuses any other).
+    let jti = crate::auth::jti(claims).unwrap_or_default();
+    let revocations = [(jti, claims.exp.saturating_add(leeway)), (claims.sid, sid_until)];
     state.store.revoke_session(claims.sid, state.now(), reason, &revocations).await?;
     state.revoked(revocations.to_vec());
     Ok(())

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod health;
 mod user;
+mod well_known;
 
 use axum::Router;
 
@@ -15,7 +16,12 @@ pub use user::{UserView, rfc3339};
 
 /// Every route of keycard.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(auth::router()).merge(user::router()).merge(admin::router()).merge(health::router())
+    Router::new()
+        .merge(auth::router())
+        .merge(user::router())
+        .merge(admin::router())
+        .merge(health::router())
+        .merge(well_known::router())
 }
 
 /// 404 for unknown routes, in our format.

@@ -27,6 +27,9 @@ fn help_is_available_on_every_command() {
         &["user", "add", "--help"],
         &["user", "grant", "--help"],
         &["user", "list", "--help"],
+        &["keys", "--help"],
+        &["keys", "list", "--help"],
+        &["keys", "rotate", "--help"],
     ] {
         let out = run_cli(args, "", &[]);
         assert!(out.status.success(), "{args:?}");
@@ -41,6 +44,12 @@ fn help_is_available_on_every_command() {
         "KEYCARD_ACCESS_TTL",
         "KEYCARD_REFRESH_TTL",
         "KEYCARD_JWT_SECRET",
+        "KEYCARD_JWT_ALGORITHM",
+        "KEYCARD_PUBLIC_URL",
+        "KEYCARD_ISSUER",
+        "KEYCARD_AUDIENCE",
+        "KEYCARD_KEY_ENCRYPTION_KEY",
+        "KEYCARD_KEY_ROTATION",
         "RUST_LOG",
     ] {
         assert!(serve.contains(var), "{var} missing from serve --help");

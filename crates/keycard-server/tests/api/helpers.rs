@@ -100,6 +100,11 @@ pub async fn spawn_sibling(app: &TestApp, configure: impl FnOnce(&mut Settings))
     start(settings, app.dir.clone(), app.schema.clone(), app.clock.clone()).await
 }
 
+/// A server on exactly `settings`, in `dir` (which may hold its SQLite database).
+pub async fn spawn_in(settings: Settings, dir: Arc<TempDir>) -> TestApp {
+    start(settings, dir, None, Arc::new(ManualClock::starting_now())).await
+}
+
 async fn start(
     settings: Settings,
     dir: Arc<TempDir>,

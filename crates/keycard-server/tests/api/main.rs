@@ -19,4 +19,5 @@ mod protected;
 mod proxy;
 mod refresh;
 mod register;
+mod signing_keys;
 mod storage_full;

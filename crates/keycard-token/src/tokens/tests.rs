@@ -26,8 +26,8 @@ fn tokens() -> Tokens {
 /// secret could not but a buggy issuer might.
 fn forge(tokens: &Tokens, header: &str, payload: &str) -> String {
     let signed = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
-    let tag = tokens.keys.signing().sign(signed.as_bytes());
-    format!("{signed}.{}", b64(tag.as_ref()))
+    let tag = tokens.keys().sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64(&tag))
 }
 
 /// The payload Flask-JWT-Extended 4.7 writes (its claim order), with `exp` as given.
@@ -385,6 +385,7 @@ fn registered_claims_must_be_well_typed_and_unique() {
         good.replace(r#""type":"access""#, r#""type":"""#),
         good.replace(r#""fresh":false"#, r#""fresh":"yes""#),
         good.replace(r#""jti":""#, r#""jti":"x"#),
+        good.replace(r#""jti":""#, r#""jti":7,"x":""#),
         r#"{"sub":"alice"}"#.to_owned(),
         "[]".to_owned(),
     ];
@@ -455,6 +456,282 @@ fn a_rotated_out_key_still_verifies_under_its_kid_and_only_there() {
     assert!(new.verify::<()>(&with_kid).is_ok());
     let without_kid = forge(&old, HEADER, &payload);
     assert_eq!(new.verify::<()>(&without_kid), Err(TokenError::InvalidSignature));
+}
+
+/// Tokens signed with asymmetric keys; the verifier holds only the public keys.
+mod asymmetric {
+    use super::*;
+    use crate::SigningKey;
+
+    const ASYMMETRIC: [Algorithm; 9] = [
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ];
+
+    fn issuer(key: &SigningKey) -> Tokens {
+        Tokens::new(Keys::signing(key.clone()), TokenSettings::default(), Arc::new(ManualClock::new(NOW)))
+    }
+
+    /// A verifier that knows only what the issuer publishes.
+    fn verifier(issuer: &Tokens) -> Tokens {
+        let json = serde_json::to_vec(&issuer.keys().jwks()).unwrap();
+        let (keys, skipped) = Keys::from_jwks(&json).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        Tokens::new(keys, TokenSettings::default(), Arc::new(ManualClock::new(NOW)))
+    }
+
+    /// Signs header and payload with `key` directly, as a buggy issuer might.
+    fn forge_with(key: &SigningKey, header: &str, payload: &str) -> String {
+        let signed = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+        let tag = Keys::signing(key.clone()).sign(signed.as_bytes()).unwrap();
+        format!("{signed}.{}", b64(&tag))
+    }
+
+    /// An HS256 token keyed with `secret`.
+    fn hmac_token(secret: &[u8], header: &str, payload: &str) -> String {
+        let signed = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+        format!("{signed}.{}", b64(aws_lc_rs::hmac::sign(&key, signed.as_bytes()).as_ref()))
+    }
+
+    #[test]
+    fn every_algorithm_signs_with_its_kid_and_verifies_from_the_published_jwks_alone() {
+        for alg in ASYMMETRIC {
+            let key = SigningKey::generate(alg).unwrap();
+            let issuer = issuer(&key);
+            let signed = issuer.access("alice").claims(session(&["admin"])).sign().unwrap();
+            let decoded = verifier(&issuer).decode::<Session>(&signed.token).unwrap();
+            assert_eq!(decoded.claims, signed.claims, "{alg}");
+            assert_eq!(decoded.header.alg, alg);
+            assert_eq!(decoded.header.kid.as_deref(), Some(key.kid()));
+            let other = issuer_of_same_alg(alg);
+            assert_eq!(verifier(&other).verify::<()>(&signed.token), Err(TokenError::UnknownKey), "{alg}");
+        }
+    }
+
+    fn issuer_of_same_alg(alg: Algorithm) -> Tokens {
+        issuer(&SigningKey::generate(alg).unwrap())
+    }
+
+    #[test]
+    fn a_flipped_signature_byte_fails_for_every_algorithm() {
+        for alg in ASYMMETRIC {
+            let issuer = issuer(&SigningKey::generate(alg).unwrap());
+            let token = issuer.access("alice").sign().unwrap().token;
+            let (signed, signature) = token.rsplit_once('.').unwrap();
+            let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            bytes[5] ^= 1;
+            let tampered = format!("{signed}.{}", b64(&bytes));
+            assert_eq!(verifier(&issuer).verify::<()>(&tampered), Err(TokenError::InvalidSignature), "{alg}");
+            assert_eq!(issuer.verify::<()>(&format!("{signed}.")), Err(TokenError::InvalidSignature), "{alg}");
+        }
+    }
+
+    #[test]
+    fn tokens_interoperate_with_the_jsonwebtoken_crate() {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        for (alg, theirs) in [
+            (Algorithm::ES256, jsonwebtoken::Algorithm::ES256),
+            (Algorithm::ES384, jsonwebtoken::Algorithm::ES384),
+            (Algorithm::EdDSA, jsonwebtoken::Algorithm::EdDSA),
+            (Algorithm::RS256, jsonwebtoken::Algorithm::RS256),
+            (Algorithm::PS256, jsonwebtoken::Algorithm::PS256),
+        ] {
+            let key = SigningKey::generate(alg).unwrap();
+            let ours =
+                Tokens::new(Keys::signing(key.clone()), TokenSettings::default(), Arc::new(ManualClock::new(now)));
+            let signed = ours.access("alice").claims(session(&[])).sign().unwrap();
+            let jwk: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(serde_json::to_value(key.public_jwk()).unwrap()).unwrap();
+            let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+            let decoded = jsonwebtoken::decode::<Claims<Session>>(
+                &signed.token,
+                &decoding,
+                &jsonwebtoken::Validation::new(theirs),
+            );
+            assert_eq!(decoded.unwrap().claims, signed.claims, "{alg}");
+
+            let der = key.to_pkcs8().unwrap();
+            let encoding = match alg {
+                Algorithm::ES256 | Algorithm::ES384 => jsonwebtoken::EncodingKey::from_ec_der(&der),
+                Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_der(&der),
+                _ => {
+                    let pem = pem("PRIVATE KEY", &der);
+                    jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()
+                }
+            };
+            let mut header = jsonwebtoken::Header::new(theirs);
+            header.kid = Some(key.kid().to_owned());
+            let token = jsonwebtoken::encode(&header, &signed.claims, &encoding).unwrap();
+            assert_eq!(ours.verify::<Session>(&token).unwrap(), signed.claims, "{alg}");
+        }
+    }
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    }
+
+    #[test]
+    fn the_public_key_used_as_an_hmac_secret_is_refused() {
+        for alg in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256] {
+            let key = SigningKey::generate(alg).unwrap();
+            let issuer = issuer(&key);
+            let verifier = verifier(&issuer);
+            let payload = payload_with(&(NOW + 60).to_string());
+            let jwk = key.public_jwk();
+            let jwk_json = serde_json::to_string(&jwk).unwrap();
+            let mut secrets: Vec<Vec<u8>> = vec![jwk_json.clone().into_bytes(), key.kid().as_bytes().to_vec()];
+            for text in [&jwk.x, &jwk.y, &jwk.n].into_iter().flatten() {
+                secrets.push(text.clone().into_bytes());
+                secrets.push(URL_SAFE_NO_PAD.decode(text).unwrap());
+            }
+            for secret in secrets {
+                for header in [
+                    format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#, key.kid()),
+                    r#"{"alg":"HS256","typ":"JWT"}"#.to_owned(),
+                ] {
+                    let token = hmac_token(&secret, &header, &payload);
+                    assert_eq!(verifier.verify::<()>(&token), Err(TokenError::AlgorithmNotAllowed), "{alg} {header}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_alg_must_be_the_keys_and_none_is_never_accepted() {
+        let key = SigningKey::generate(Algorithm::ES256).unwrap();
+        let verifier = verifier(&issuer(&key));
+        let payload = payload_with(&(NOW + 60).to_string());
+        for alg in ["ES384", "RS256", "PS256", "EdDSA", "HS256", "none", "es256", ""] {
+            let header = format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{}"}}"#, key.kid());
+            let token = forge_with(&key, &header, &payload);
+            assert_eq!(verifier.verify::<()>(&token), Err(TokenError::AlgorithmNotAllowed), "{alg}");
+            let unsigned = format!("{}.{}.", b64(header.as_bytes()), b64(payload.as_bytes()));
+            assert!(verifier.verify::<()>(&unsigned).is_err(), "{alg} unsigned");
+        }
+        let good = format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{}"}}"#, key.kid());
+        assert!(verifier.verify::<()>(&forge_with(&key, &good, &payload)).is_ok(), "control");
+    }
+
+    #[test]
+    fn key_carrying_headers_are_refused_even_when_they_carry_the_attackers_own_key() {
+        let key = SigningKey::generate(Algorithm::ES256).unwrap();
+        let attacker = SigningKey::generate(Algorithm::ES256).unwrap();
+        let verifier = verifier(&issuer(&key));
+        let payload = payload_with(&(NOW + 60).to_string());
+        let attacker_jwk = serde_json::to_string(&attacker.public_jwk()).unwrap();
+        for extra in [
+            format!(r#""jwk":{attacker_jwk}"#),
+            r#""jku":"http://127.0.0.1:1/jwks.json""#.to_owned(),
+            r#""x5u":"http://127.0.0.1:1/cert.pem""#.to_owned(),
+        ] {
+            for kid in [key.kid(), attacker.kid()] {
+                let header = format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}",{extra}}}"#);
+                let token = forge_with(&attacker, &header, &payload);
+                assert!(verifier.verify::<()>(&token).is_err(), "{extra}");
+                let token = forge_with(&key, &header, &payload);
+                assert_eq!(verifier.verify::<()>(&token), Err(TokenError::InvalidHeader), "{extra}");
+            }
+        }
+        for kid in ["../../dev/null", "", attacker.kid()] {
+            let header = format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}"}}"#);
+            assert_eq!(verifier.verify::<()>(&forge_with(&attacker, &header, &payload)), Err(TokenError::UnknownKey));
+        }
+    }
+
+    #[test]
+    fn a_retired_key_keeps_verifying_after_a_rotation_and_a_kidless_token_needs_a_single_key() {
+        let (old, new) =
+            (SigningKey::generate(Algorithm::EdDSA).unwrap(), SigningKey::generate(Algorithm::EdDSA).unwrap());
+        let tokens = issuer(&old);
+        let before = tokens.access("alice").sign().unwrap().token;
+        tokens.set_keys(Keys::signing(new.clone()).with_verification_key(&old).unwrap());
+        let after = tokens.decode::<()>(&tokens.access("alice").sign().unwrap().token).unwrap();
+        assert_eq!(after.header.kid.as_deref(), Some(new.kid()));
+        assert!(tokens.verify::<()>(&before).is_ok());
+        assert_eq!(tokens.keys().jwks().keys.len(), 2);
+
+        let payload = payload_with(&(NOW + 60).to_string());
+        let kidless = forge_with(&old, r#"{"alg":"EdDSA","typ":"JWT"}"#, &payload);
+        assert_eq!(tokens.verify::<()>(&kidless), Err(TokenError::UnknownKey), "two keys: no guessing");
+        let only_old = Tokens::new(
+            Keys::verify_only().with_verification_key(&old).unwrap(),
+            TokenSettings::default(),
+            Arc::new(ManualClock::new(NOW)),
+        );
+        assert!(only_old.verify::<()>(&kidless).is_ok());
+        assert_eq!(only_old.access("alice").sign().unwrap_err(), TokenError::NoSigningKey);
+    }
+
+    #[test]
+    fn the_verified_token_cache_skips_only_the_signature_never_expiry_or_key_changes() {
+        let key = SigningKey::generate(Algorithm::ES256).unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let tokens =
+            Tokens::new(Keys::signing(key.clone()), TokenSettings::default(), clock.clone()).cache_verified(100);
+        let signed = tokens.access("alice").claims(session(&["admin"])).sign().unwrap();
+        for _ in 0..3 {
+            assert_eq!(tokens.verify::<Session>(&signed.token).unwrap(), signed.claims);
+        }
+        // A token differing in any byte is another entry, and verified.
+        let (rest, signature) = signed.token.rsplit_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        bytes[0] ^= 1;
+        assert_eq!(tokens.verify::<()>(&format!("{rest}.{}", b64(&bytes))), Err(TokenError::InvalidSignature));
+        // Claims are checked on every hit.
+        clock.advance(15 * 60);
+        assert_eq!(tokens.verify::<Session>(&signed.token), Err(TokenError::Expired));
+        clock.advance(-(15 * 60));
+        assert!(tokens.verify::<Session>(&signed.token).is_ok());
+        // A key rotated out takes its cached tokens with it.
+        tokens.set_keys(Keys::signing(SigningKey::generate(Algorithm::ES256).unwrap()));
+        assert_eq!(tokens.verify::<Session>(&signed.token), Err(TokenError::UnknownKey));
+        // Back in a new set (a new generation): verified again, and accepted.
+        tokens.set_keys(Keys::verify_only().with_verification_key(&key).unwrap());
+        assert!(tokens.verify::<Session>(&signed.token).is_ok());
+        // A key set that has the kid with other key material never accepts the cached token.
+        let imposter = Keys::verify_only().with_hmac_key(key.kid(), Algorithm::HS256, &[9; 32]).unwrap();
+        tokens.set_keys(imposter);
+        assert_eq!(tokens.verify::<Session>(&signed.token), Err(TokenError::AlgorithmNotAllowed));
+    }
+
+    #[test]
+    fn foreign_tokens_without_jti_and_with_rfc9068_typ_verify_and_the_identity_claim_is_configurable() {
+        let key = SigningKey::generate(Algorithm::RS256).unwrap();
+        let settings =
+            TokenSettings { identity_claim: Some("email".into()), require_jti: false, ..TokenSettings::default() };
+        let keys = Keys::verify_only().with_jwk(&key.public_jwk()).unwrap();
+        let verifier = Tokens::new(keys, settings, Arc::new(ManualClock::new(NOW)));
+        let payload = serde_json::json!({
+            "iss": "https://idp.example", "sub": "f81d4fae", "aud": "api", "iat": NOW, "exp": NOW + 60,
+            "email": "alice@example.com", "groups": ["api-access"],
+        })
+        .to_string();
+        for typ in ["JWT", "at+jwt", "application/at+JWT"] {
+            let header = format!(r#"{{"alg":"RS256","typ":"{typ}","kid":"{}"}}"#, key.kid());
+            let claims = verifier.verify::<serde_json::Value>(&forge_with(&key, &header, &payload)).unwrap();
+            assert_eq!(claims.sub, "alice@example.com");
+            assert_eq!(claims.jti, None);
+            assert_eq!(claims.extra["groups"][0], "api-access");
+            assert_eq!(claims.extra["email"], "alice@example.com");
+        }
+        let header = format!(r#"{{"alg":"RS256","typ":"secevent+jwt","kid":"{}"}}"#, key.kid());
+        assert_eq!(verifier.verify::<()>(&forge_with(&key, &header, &payload)), Err(TokenError::InvalidHeader));
+        let header = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, key.kid());
+        let without_email = payload.replace("\"email\"", "\"mail\"");
+        assert_eq!(verifier.verify::<()>(&forge_with(&key, &header, &without_email)), Err(TokenError::MissingIdentity));
+        let numeric = payload.replace("\"alice@example.com\"", "7");
+        assert_eq!(verifier.verify::<()>(&forge_with(&key, &header, &numeric)), Err(TokenError::MissingIdentity));
+    }
 }
 
 proptest! {
