@@ -9,6 +9,7 @@
 #   bench/run.sh --scenarios protected,refresh --rounds 5
 #   bench/run.sh --scenarios protected,user,library --no-flask   # a subset: the report keeps the
 #                       other sections of the existing BENCHMARKS.md, marked as from the earlier run
+#   bench/run.sh --scenarios algorithms --rounds 3 --no-flask    # issue 13: HS256/ES256/EdDSA/RS256
 #
 # Options:
 #   --rounds N          rounds of every throughput comparison (default 3); the targets of a
@@ -16,11 +17,17 @@
 #                       every round; the table shows medians over the rounds
 #   --duration S        seconds per wrk run (default 10)
 #   --connections C     wrk connections (default 64, as the anchors' campaign)
-#   --scenarios LIST    comma-separated subset of: protected user library refresh login memory
-#                       soak (default: all). protected includes the 1,000,000-revoked-ids server;
+#   --scenarios LIST    comma-separated subset of: protected user library algorithms refresh login
+#                       memory soak (default: all). protected includes the 1,000,000-revoked-ids server;
 #                       library is keycard-axum's examples (simple, additional_data_in_access_token,
 #                       jwt_locations with cookie + CSRF) against rust_floor /protected;
-#                       soak is bench/soak.sh (RSS over a long mixed load, on its own server).
+#                       soak is bench/soak.sh (RSS over a long mixed load, on its own server);
+#                       algorithms is keycard GET /protected signing with HS256, ES256, EdDSA, RS256
+#                       (KEYCARD_JWT_ALGORITHM), each asymmetric one with the verified-token cache
+#                       (one token repeated: cache hits) and without (KEYCARD_VERIFIED_TOKEN_CACHE=0:
+#                       every request verifies the signature), against rust_floor /protected (HS256)
+#                       and bench/floor_es256 (rust_floor with FLOOR_ALG=HS256|ES256|EdDSA|RS256 on
+#                       jsonwebtoken's aws_lc_rs backend) in the same rounds.
 #                       With a subset, sections and rows of scenarios not run are copied from the
 #                       existing report (--output) and marked as from the earlier run
 #   --soak-duration S   seconds of the soak's mixed load (default 600)
@@ -28,6 +35,8 @@
 #   --idle-conns N      idle keep-alive connections for the memory scenario (default 10000)
 #   --quiet-below PCT   before each run wait until the machine is below PCT % busy (of one
 #                       core, summed over cores) for 3 s (default 25; 0 = don't wait)
+#   --quiet-max-wait S  wait at most S seconds for quiet before a run, then measure anyway
+#                       (default 300)
 #   --max-foreign PCT   re-run (up to twice) a run during which other processes used more than
 #                       PCT % of a core (default 15)
 #   --no-flask          leave flask_seed out (it needs a Python venv from PyPI)
@@ -48,7 +57,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 COMMAND="bench/run.sh${*:+ $*}"
 
-ROUNDS=3 DURATION=10 CONNS=64 SCENARIOS="protected,user,library,refresh,login,memory,soak" REVOKED=1000000 SOAK_DURATION=600
+ROUNDS=3 DURATION=10 CONNS=64 SCENARIOS="protected,user,library,algorithms,refresh,login,memory,soak" REVOKED=1000000 SOAK_DURATION=600
 IDLE_CONNS=10000 QUIET=25 QUIET_MAX=300 MAX_FOREIGN=15 RETRIES=2 FLASK=1 BUILD=1
 OUTPUT="$ROOT/BENCHMARKS.md" PROBE_CONNS=8 MEM_RUNS=3 KEYCARD_OVERRIDE=""
 
@@ -66,6 +75,7 @@ while [[ $# -gt 0 ]]; do
     --idle-conns) IDLE_CONNS="$2"; shift 2 ;;
     --quiet-below) QUIET="$2"; shift 2 ;;
     --max-foreign) MAX_FOREIGN="$2"; shift 2 ;;
+    --quiet-max-wait) QUIET_MAX="$2"; shift 2 ;;
     --no-flask) FLASK=0; shift ;;
     --no-build) BUILD=0; shift ;;
     --keycard) KEYCARD_OVERRIDE="$2"; shift 2 ;;
@@ -79,7 +89,7 @@ done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
 SCENARIOS=",${SCENARIOS// /,},"
 for s in ${SCENARIOS//,/ }; do
-  case "$s" in protected|user|library|refresh|login|memory|soak) ;; *) die "unknown scenario $s" ;; esac
+  case "$s" in protected|user|library|algorithms|refresh|login|memory|soak) ;; *) die "unknown scenario $s" ;; esac
 done
 want() { [[ "$SCENARIOS" == *",$1,"* ]]; }
 
@@ -96,6 +106,8 @@ EXAMPLES="$TARGET_DIR/release/examples"
 RF_BIN="$ANCHORS/rust_floor/target/release/rust_floor"
 [[ -x "$RF_BIN" ]] || RF_BIN="$TARGET_DIR/rust_floor/release/rust_floor"
 KEYCARD="${KEYCARD_OVERRIDE:-$TARGET_DIR/release/keycard}"
+# bench/floor_es256: its own Cargo project (not in the workspace), built into our target directory.
+FLOOR_BIN="$TARGET_DIR/release/floor_es256"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="$TARGET_DIR/bench/$STAMP"
 RAW="$WORK/raw.txt"
@@ -105,6 +117,13 @@ mkdir -p "$WORK"
 # Ports away from the anchors' defaults, so a campaign someone else runs does not collide.
 P_RUST=18080 P_KC=18081 P_KC_REV=18082 P_SCRATCH=18083 P_FLASK=18050
 P_LIB_SIMPLE=18084 P_LIB_CLAIMS=18085 P_LIB_COOKIE=18086
+# algorithms: the floors (bench/floor_es256, one per algorithm) and one keycard per algorithm and
+# cache setting (HS256 is the main keycard server: HMAC tokens are never cached).
+P_FLOOR_HS256=18087 P_FLOOR_ES256=18088 P_FLOOR_EDDSA=18089 P_FLOOR_RS256=18090
+P_KC_ES256=18091 P_KC_ES256_NC=18092 P_KC_EDDSA=18093 P_KC_EDDSA_NC=18094 P_KC_RS256=18095 P_KC_RS256_NC=18096
+ASYM_ALGS=(ES256 EdDSA RS256)
+# The server's settings the algorithms scenario relies on (checked against `keycard serve --help`).
+ALG_ENV=KEYCARD_JWT_ALGORITHM CACHE_ENV=KEYCARD_VERIFIED_TOKEN_CACHE
 SECRET="bench-only-secret-0123456789abcdef0123456789abcdef"
 USERNAME="bench" PASSWORD="bench-password"
 
@@ -135,6 +154,10 @@ if [[ $BUILD -eq 1 ]]; then
     (cd "$ROOT" && cargo build --release -p keycard-axum --example simple \
       --example additional_data_in_access_token --example jwt_locations) >&2
   fi
+  if want algorithms; then
+    log "building bench/floor_es256 (release, into $TARGET_DIR)"
+    CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --locked --manifest-path "$HERE/floor_es256/Cargo.toml" >&2
+  fi
   if [[ "$RF_BIN" == "$ANCHORS/rust_floor/target/release/rust_floor" ]]; then
     log "building rust_floor (release, in the anchors' checkout)"
     (cd "$ANCHORS/rust_floor" && CARGO_TARGET_DIR="$ANCHORS/rust_floor/target" cargo build --release) >&2
@@ -146,6 +169,16 @@ if [[ $BUILD -eq 1 ]]; then
 fi
 [[ -x "$KEYCARD" ]] || die "no keycard binary at $KEYCARD (run without --no-build)"
 [[ -x "$RF_BIN" ]] || die "no rust_floor build (run without --no-build)"
+if want algorithms; then
+  [[ -x "$FLOOR_BIN" ]] || die "no floor_es256 build at $FLOOR_BIN (run without --no-build)"
+  # A setting keycard does not know would be ignored silently (the "cache off" rows would measure
+  # the cache): it must be in `serve --help` or at least a string in the binary.
+  help=$("$KEYCARD" serve --help 2>&1 || true)
+  for v in "$ALG_ENV" "$CACHE_ENV"; do
+    [[ "$help" == *"$v"* ]] || grep -qaF "$v" "$KEYCARD" ||
+      die "$KEYCARD does not know $v: this keycard cannot run the algorithms scenario"
+  done
+fi
 if want library; then
   for ex in simple additional_data_in_access_token jwt_locations; do
     [[ -x "$EXAMPLES/$ex" ]] || die "no example build at $EXAMPLES/$ex (run without --no-build)"
@@ -191,11 +224,11 @@ keycard_env() {
     KEYCARD_ACCESS_TTL=1h KEYCARD_REFRESH_TTL=30d KEYCARD_RATE_LIMIT=0)
 }
 
-start_keycard() {  # LABEL PORT DB -> pid in $STARTED
-  local label="$1" port="$2" db="$3"
+start_keycard() {  # LABEL PORT DB [VAR=VALUE...] -> pid in $STARTED (the VAR=VALUEs added to KC_ENV)
+  local label="$1" port="$2" db="$3"; shift 3
   port_free "$port" || die "port $port is in use"
   keycard_env "$port" "$db"
-  env "${KC_ENV[@]}" taskset -c 1 "$KEYCARD" serve >"$WORK/$label.log" 2>&1 &
+  env "${KC_ENV[@]}" "$@" taskset -c 1 "$KEYCARD" serve >"$WORK/$label.log" 2>&1 &
   STARTED=$!
   PIDS+=("$STARTED")
   wait_http "http://127.0.0.1:$port/healthz" || { cat "$WORK/$label.log" >&2; die "$label did not start"; }
@@ -222,6 +255,20 @@ stop_pid() {  # PID: stop one server this script started
   local keep=() p
   for p in "${PIDS[@]}"; do [[ "$p" == "$1" ]] || keep+=("$p"); done
   PIDS=("${keep[@]}")
+}
+
+start_floor() {  # LABEL PORT ALG: bench/floor_es256 with FLOOR_ALG=ALG -> pid in $STARTED
+  local label="$1" port="$2" alg="$3"
+  port_free "$port" || die "port $port is in use"
+  FLOOR_ALG="$alg" BIND="127.0.0.1:$port" JWT_SECRET_KEY="$SECRET" taskset -c 1 "$FLOOR_BIN" \
+    >"$WORK/$label.log" 2>&1 &
+  STARTED=$!
+  PIDS+=("$STARTED")
+  wait_http "http://127.0.0.1:$port/hello" || { cat "$WORK/$label.log" >&2; die "$label did not start"; }
+}
+
+token_alg() {  # TOKEN -> the alg of its header
+  python3 -c 'import base64,json,sys; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["alg"])' "$1"
 }
 
 start_example() {  # NAME PORT: one of keycard-axum's examples -> pid in $STARTED
@@ -493,7 +540,7 @@ if want protected; then
   python3 "$HERE/probe.py" mint-tokens "$KC_TOKEN" 65536 "$WORK/many-kc.txt" <<<"$SECRET" >&2
   python3 "$HERE/probe.py" mint-tokens "$KC_REV_TOKEN" 65536 "$WORK/many-kc-rev.txt" <<<"$SECRET" >&2
 fi
-if want protected || want user || want library; then
+if want protected || want user || want library || want algorithms; then
   start_anchor rust_floor "$P_RUST" rust
   RF="http://127.0.0.1:$P_RUST"
   RF_TOKEN=$(access_token "$RF")
@@ -502,6 +549,35 @@ if [[ $FLASK -eq 1 ]] && { want protected || want user || want login; }; then
   start_anchor flask_seed "$P_FLASK" flask -w 1 -k gthread --threads 4
   FL="http://127.0.0.1:$P_FLASK"
   FL_TOKEN=$(access_token "$FL")
+fi
+
+# algorithms: the URL and token of every target but rust_floor, by target name.
+declare -A ALG_URL=() ALG_TOKEN=()
+alg_target() {  # TARGET URL ALG: records the target's URL and a token, checking the token's alg
+  local t
+  t=$(access_token "$2") || die "no token from $2/login"
+  [[ "$(token_alg "$t")" == "$3" ]] || die "$1 signs with $(token_alg "$t"), not $3 (is $ALG_ENV honoured?)"
+  ALG_URL[$1]="$2" ALG_TOKEN[$1]="$t"
+}
+if want algorithms; then
+  log "starting the algorithms scenario's servers"
+  for a in HS256 "${ASYM_ALGS[@]}"; do
+    lc=${a,,} pv=P_FLOOR_${a^^}
+    start_floor "floor_$lc" "${!pv}" "$a"
+    alg_target "floor_$lc" "http://127.0.0.1:${!pv}" "$a"
+  done
+  alg_target keycard_hs256 "$KC" HS256
+  for a in "${ASYM_ALGS[@]}"; do
+    lc=${a,,}
+    for cache in cached nocache; do
+      pv=P_KC_${a^^}; [[ $cache == nocache ]] && pv=${pv}_NC
+      name=keycard_$lc; extra=("$ALG_ENV=$a")
+      [[ $cache == nocache ]] && { name=${name}_nocache; extra+=("$CACHE_ENV=0"); }
+      new_keycard_db "$WORK/$name.db"
+      start_keycard "$name" "${!pv}" "$WORK/$name.db" "${extra[@]}"
+      alg_target "$name" "http://127.0.0.1:${!pv}" "$a"
+    done
+  done
 fi
 
 if want library; then
@@ -537,6 +613,9 @@ run_target() {
     argon2) argon2_bench ;;
     kc_many) measure many_bench keycard "$KC" "$WORK/many-kc.txt" ;;
     kc_rev_many) measure many_bench keycard_revoked "$KC_REV" "$WORK/many-kc-rev.txt" ;;
+    alg_rust_floor) measure bench_cmd --url "$RF" --target rust_floor --tag "$s" --path /protected --token "$RF_TOKEN" ;;
+    alg_*) measure bench_cmd --url "${ALG_URL[${name#alg_}]}" --target "${name#alg_}" --tag "$s" --path /protected \
+      --token "${ALG_TOKEN[${name#alg_}]}" ;;
     *) die "unknown run $name" ;;
   esac
 }
@@ -572,6 +651,11 @@ if want user; then
   groups+=("$g")
 fi
 want library && groups+=("library:rf_protected lib_simple lib_claims lib_cookie")
+if want algorithms; then
+  g="algorithms:alg_rust_floor alg_floor_hs256 alg_keycard_hs256"
+  for a in "${ASYM_ALGS[@]}"; do g="$g alg_floor_${a,,} alg_keycard_${a,,} alg_keycard_${a,,}_nocache"; done
+  groups+=("$g")
+fi
 want refresh && groups+=("refresh:kc_refresh")
 if want login; then
   g="login:argon2 kc_login"
@@ -582,11 +666,13 @@ fi
 warmed=0
 for ((r = 0; r < ROUNDS; r++)); do
   log "round $((r + 1)) of $ROUNDS"
-  if ((warmed == 0)) && { want protected || want user || want library; }; then
+  if ((warmed == 0)) && { want protected || want user || want library || want algorithms; }; then
     # Unreported warm-up of each GET path, as the anchors' campaign does.
+    warm=()
+    for t in "${!ALG_URL[@]}"; do warm+=("${ALG_URL[$t]}/protected ${ALG_TOKEN[$t]}"); done
     for u in "$KC/protected $KC_TOKEN" "$KC/user $KC_TOKEN" ${RF:+"$RF/protected $RF_TOKEN"} \
         ${LIB_SIMPLE:+"$LIB_SIMPLE/protected $(example_token "$LIB_SIMPLE")"} \
-        ${LIB_CLAIMS:+"$LIB_CLAIMS/protected $(example_token "$LIB_CLAIMS")"}; do
+        ${LIB_CLAIMS:+"$LIB_CLAIMS/protected $(example_token "$LIB_CLAIMS")"} "${warm[@]}"; do
       read -r wu wt <<<"$u"
       BENCH_TOKEN="$wt" taskset -c 0 wrk -t1 -c"$CONNS" -d2s -s "$ANCHORS/bench.lua" "$wu" >/dev/null 2>&1 || true
     done
