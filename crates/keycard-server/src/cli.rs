@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "KEYCARD_BIND", default_value = "127.0.0.1:5000")]
     pub bind: String,
+    /// Address of the Prometheus metrics listener (GET /metrics); unset or empty: no metrics.
+    /// Plain HTTP, never the public port: bind it to a private interface.
+    #[arg(long, env = "KEYCARD_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// Database location.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -355,6 +359,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let settings = Settings {
         bind: args.bind,
+        metrics_bind: args.metrics_bind.filter(|bind| !bind.trim().is_empty()),
         database_url: args.database.database_url,
         database_timeout: args.database_timeout,
         database_max_connections: args.database_max_connections,

@@ -3,7 +3,7 @@
 //! Built on `keycard-token` (tokens), `keycard-axum` (extractors) and `keycard-store` (storage)
 //! exactly as an outside user would use them. This crate adds password hashing
 //! ([`password`]), the routes ([`routes`]), configuration ([`settings`]), logging
-//! ([`telemetry`]), connection handling ([`serve`]) and the command line ([`cli`]); `main.rs` only runs [`cli::run`].
+//! ([`telemetry`]), metrics ([`metrics`]), connection handling ([`serve`]) and the command line ([`cli`]); `main.rs` only runs [`cli::run`].
 //!
 //! ## Layers
 //!
@@ -24,7 +24,8 @@
 //!              password  security  signing_keys      KeyRingError, StoreError): no AppState,
 //!                                                    no ApiError
 //!               │
-//!  foundation  settings ──► client    telemetry      configuration; who is calling; logging
+//!  foundation  settings ──► client    telemetry      configuration; who is calling; logging;
+//!              metrics                               the Prometheus registry
 //!               │
 //!  crates      keycard-store  keycard-token  keycard-axum
 //! ```
@@ -41,6 +42,7 @@ pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod middleware;
 pub mod password;
 pub mod routes;

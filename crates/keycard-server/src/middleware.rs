@@ -18,7 +18,10 @@
 //!    (microseconds; a future cannot be interrupted while it runs anyway);
 //! 5. gives the response `X-Content-Type-Options: nosniff`, `Cache-Control: no-store` and the
 //!    request id unless it already has them, and a bodiless 4xx/5xx (a timeout, a limit) a
-//!    `{"msg": ...}` body.
+//!    `{"msg": ...}` body;
+//! 6. when metrics are on ([`EdgeLayer::metrics`]), counts the request by route template
+//!    (`MatchedPath`: the layer is installed with `Router::layer`, so it runs after routing),
+//!    method and final status, and records its latency. Off, it costs one `Option` check.
 
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -29,9 +32,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::response::Response;
 use tower::{Layer, Service};
+
+use crate::metrics::{Metrics, Route};
 
 /// The request id header, read from requests and written to responses.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -114,13 +120,20 @@ fn random_prefix() -> u64 {
 pub struct EdgeLayer {
     ids: Arc<RequestIds>,
     timeout: Duration,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl EdgeLayer {
     /// Request ids from `ids`; responses not started within `timeout` of the handler first waiting
     /// are answered 408.
     pub fn new(ids: Arc<RequestIds>, timeout: Duration) -> Self {
-        Self { ids, timeout }
+        Self { ids, timeout, metrics: None }
+    }
+
+    /// Counts every request and its latency in `metrics` (when `Some`).
+    pub fn metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -128,7 +141,7 @@ impl<S> Layer<S> for EdgeLayer {
     type Service = Edge<S>;
 
     fn layer(&self, inner: S) -> Edge<S> {
-        Edge { inner, ids: Arc::clone(&self.ids), timeout: self.timeout }
+        Edge { inner, ids: Arc::clone(&self.ids), timeout: self.timeout, metrics: self.metrics.clone() }
     }
 }
 
@@ -138,6 +151,15 @@ pub struct Edge<S> {
     inner: S,
     ids: Arc<RequestIds>,
     timeout: Duration,
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// What [`Edge`] needs to count a request once it is answered.
+struct Counted {
+    metrics: Arc<Metrics>,
+    route: Route,
+    method: &'static str,
+    start: Instant,
 }
 
 /// How the handler ended.
@@ -172,8 +194,18 @@ where
             path = %request.uri().path(),
             request_id = request_id.to_str().unwrap_or(""),
         );
-        // The latency is only read when DEBUG is on somewhere: no clock read otherwise.
-        let start = tracing::level_enabled!(tracing::Level::DEBUG).then(Instant::now);
+        let counted = self.metrics.as_ref().map(|metrics| Counted {
+            metrics: Arc::clone(metrics),
+            route: metrics.route(request.extensions().get::<MatchedPath>()),
+            method: crate::metrics::method_label(request.method()),
+            start: Instant::now(),
+        });
+        // The latency is only read when DEBUG is on somewhere or metrics are: no clock read
+        // otherwise.
+        let start = match &counted {
+            Some(counted) => Some(counted.start),
+            None => tracing::level_enabled!(tracing::Level::DEBUG).then(Instant::now),
+        };
         let called = span.in_scope(|| catch_unwind(AssertUnwindSafe(|| self.inner.call(request))));
         let timeout = self.timeout;
         Box::pin(async move {
@@ -195,6 +227,9 @@ where
                 }
             };
             let response = finish(response, request_id);
+            if let Some(Counted { metrics, route, method, start }) = counted {
+                metrics.request(route, method, response.status(), start.elapsed());
+            }
             if let Some(start) = start {
                 span.in_scope(|| {
                     tracing::debug!(

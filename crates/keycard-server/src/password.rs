@@ -19,6 +19,7 @@
 //! and flat under load. Only a stored hash with a larger memory cost than the configured one (from
 //! before the parameters were lowered) still goes through the library, which allocates for it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -48,6 +49,9 @@ struct Inner {
     /// Block arrays of the configured size between hashes; a hash takes one only while it holds
     /// a permit, so there are never more than permits.
     blocks: Mutex<Vec<Vec<Block>>>,
+    /// Hashes waiting for a permit or running (the queue depth of the metrics): one
+    /// [`Queued`] each, which lives as long as the request waits and then as long as the hash.
+    queued: AtomicUsize,
     dummy_hash: String,
 }
 
@@ -127,6 +131,23 @@ impl Inner {
     }
 }
 
+/// One hash counted in [`Inner::queued`] until dropped: with the request while it waits for a
+/// permit, then with the blocking task (even if the request goes away).
+struct Queued(Arc<Inner>);
+
+impl Queued {
+    fn new(inner: &Arc<Inner>) -> Self {
+        inner.queued.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(inner))
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A PHC string with `params`, a random salt and a random output: verifying any password
 /// against it costs exactly one hash with `params` (what a known user's login costs) and never
 /// succeeds, and making it costs no hash, so start-up neither waits for one nor frees a block
@@ -171,6 +192,7 @@ impl Passwords {
                 permits: Arc::new(Semaphore::new(concurrency)),
                 max_blocks: concurrency,
                 blocks: Mutex::new(Vec::new()),
+                queued: AtomicUsize::new(0),
                 dummy_hash,
             }),
         })
@@ -195,12 +217,24 @@ impl Passwords {
         .await
     }
 
+    /// Hashes waiting for a hashing slot or running in one.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.queued.load(Ordering::Relaxed)
+    }
+
+    /// Hashes that may run at once.
+    pub fn slots(&self) -> usize {
+        self.inner.max_blocks
+    }
+
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> T + Send + 'static) -> Result<T, HashError> {
+        let queued = Queued::new(&self.inner);
         let permit = Arc::clone(&self.inner.permits).acquire_owned().await.map_err(|e| HashError(e.to_string()))?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let result = f(&inner);
             drop(permit);
+            drop(queued);
             result
         })
         .await
@@ -345,6 +379,37 @@ mod tests {
         assert!(inner.blocks.lock().unwrap().is_empty(), "no array before the first hash");
         assert!(!inner.verify(b"keycard dummy password for unknown users", &inner.dummy_hash));
         assert_eq!(inner.blocks.lock().unwrap().len(), 1);
+    }
+
+    /// The queue depth counts the hashes waiting for the one slot and the one running, and
+    /// comes back to zero, also for requests dropped while they wait.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_depth_counts_waiting_and_running_hashes() {
+        let passwords =
+            Passwords::new(&Argon2Settings { memory_kib: 8192, iterations: 4, parallelism: 1, concurrency: Some(1) })
+                .unwrap();
+        assert_eq!((passwords.queue_depth(), passwords.slots()), (0, 1));
+        let checks: Vec<_> = (0..4)
+            .map(|_| {
+                let passwords = passwords.clone();
+                tokio::spawn(async move { passwords.verify(None, "password123").await })
+            })
+            .collect();
+        let dropped = tokio::time::timeout(std::time::Duration::from_millis(1), passwords.verify(None, "x"));
+        assert!(dropped.await.is_err());
+        let mut deepest = 0;
+        for _ in 0..200 {
+            deepest = deepest.max(passwords.queue_depth());
+            if deepest >= 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert!(deepest >= 4, "queue depth seen: {deepest}");
+        for check in checks {
+            assert!(!check.await.unwrap().unwrap());
+        }
+        assert_eq!(passwords.queue_depth(), 0);
     }
 
     #[test]

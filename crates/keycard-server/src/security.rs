@@ -4,12 +4,15 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use keycard_store::{Password, Username, ValidationError};
 use zxcvbn::matching::patterns::MatchPattern;
+
+use crate::metrics::{LoginOutcome, Metrics, Throttled};
 
 /// Passwords ranked this high or better in the leaked-password list are refused.
 const COMMON_PASSWORD_RANK: usize = 10_000;
@@ -53,6 +56,7 @@ pub enum Endpoint {
 /// Per-client-address request limits, `per_minute` requests a minute to each endpoint.
 pub struct RateLimits {
     limiter: Option<DefaultKeyedRateLimiter<(IpAddr, Endpoint)>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -64,13 +68,28 @@ impl std::fmt::Debug for RateLimits {
 impl RateLimits {
     /// `per_minute` requests a minute per address and endpoint (bursts up to that); 0: no limit.
     pub fn new(per_minute: u32) -> Self {
-        Self { limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))) }
+        Self { limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))), metrics: None }
+    }
+
+    /// Counts the requests refused in `metrics` (when on).
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// `Err(wait)` when `ip` is over its limit for `endpoint`.
     pub fn check(&self, ip: IpAddr, endpoint: Endpoint) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
-        limiter.check_key(&(ip, endpoint)).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        limiter.check_key(&(ip, endpoint)).map_err(|not_until| {
+            if let Some(metrics) = &self.metrics {
+                match endpoint {
+                    Endpoint::Login => metrics.login(LoginOutcome::RateLimited),
+                    Endpoint::Register => metrics.throttle(Throttled::RateLimitRegister),
+                    Endpoint::Refresh => metrics.throttle(Throttled::RateLimitRefresh),
+                }
+            }
+            not_until.wait_time_from(DefaultClock::default().now())
+        })
     }
 
     /// Forgets addresses that are back under their limit (bounds memory).

@@ -33,6 +33,9 @@ pub const RESYNC_INTERVAL: Duration = Duration::from_millis(250);
 pub struct Settings {
     /// Address to listen on (`host:port`; port 0 picks a free one).
     pub bind: String,
+    /// Address of the metrics listener (`GET /metrics`, Prometheus text format); `None`: no
+    /// metrics, nothing counted. Never the public port.
+    pub metrics_bind: Option<String>,
     /// `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://user@host/db`.
     pub database_url: String,
     /// Longest wait for a database connection or answer before a request is answered 503.
@@ -184,6 +187,7 @@ impl Settings {
     pub fn new(bind: impl Into<String>, database_url: impl Into<String>, jwt_secret: SecretString) -> Self {
         Self {
             bind: bind.into(),
+            metrics_bind: None,
             database_url: database_url.into(),
             database_timeout: Duration::from_secs(5),
             database_max_connections: 16,
@@ -403,10 +407,11 @@ pub fn parse_leeway(s: &str) -> Result<Duration, String> {
 /// Never prints the secret: used by the start-up configuration summary.
 pub fn describe(settings: &Settings) -> String {
     format!(
-        "bind={} tls={} database={} redis={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={} \
+        "bind={} metrics={} tls={} database={} redis={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={} \
          login_max_failures={} rate_limit={}/min client_ip_header={} algorithm={} issuer={} audience={} \
          key_encryption={} key_rotation={}",
         settings.bind,
+        settings.metrics_bind.as_deref().unwrap_or("off"),
         settings.tls.is_some(),
         keycard_store::redact_url(&settings.database_url),
         settings

@@ -42,6 +42,8 @@ pub struct Application {
     audit_writer: tokio::task::JoinHandle<()>,
     /// With asymmetric keys: the ring to poll and the version its keys were read at.
     key_ring: Option<(KeyRing, SigningKeysVersion)>,
+    /// With `KEYCARD_METRICS_BIND`: the metrics listener and its address.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
 }
 
 /// The token keys and settings the server starts with.
@@ -119,6 +121,17 @@ impl Application {
         let tls = settings.tls.as_ref().map(crate::serve::load_tls).transpose()?;
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match &settings.metrics_bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("binding the metrics listener KEYCARD_METRICS_BIND={bind}"))?;
+                let metrics_addr = listener.local_addr()?;
+                Some((listener, metrics_addr))
+            }
+            None => None,
+        };
+        let metrics = metrics_listener.is_some().then(|| Arc::new(crate::metrics::Metrics::new()));
         let signing = Signing::prepare(&settings, &store, addr, clock.now()).await?;
         let tokens = Arc::new(
             Tokens::new(signing.keys, signing.tokens, clock).cache_verified(settings.signing.verified_token_cache),
@@ -137,11 +150,14 @@ impl Application {
             revocations: revoked,
             passwords,
             throttle: settings.throttle,
-            rate_limits: Arc::new(crate::security::RateLimits::new(settings.rate_limit_per_minute)),
+            rate_limits: Arc::new(
+                crate::security::RateLimits::new(settings.rate_limit_per_minute).with_metrics(metrics.clone()),
+            ),
             client_ip: Arc::new(settings.client_ip.clone()),
             redis,
             accounts: Arc::new(crate::accounts::AccountCache::new(settings.account_cache_ttl)),
             discovery: signing.discovery,
+            metrics,
         });
         Ok(Self {
             listener,
@@ -154,12 +170,18 @@ impl Application {
             revocation_resync: settings.revocation_resync,
             audit_writer,
             key_ring: signing.ring,
+            metrics_listener,
         })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The metrics listener's address, when `KEYCARD_METRICS_BIND` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The shared state.
@@ -194,7 +216,32 @@ impl Application {
             grace: self.request_timeout + Duration::from_secs(1),
         };
         tracing::info!(addr = %self.addr, "keycard listening{https}");
-        let served = crate::serve::serve(self.listener, app, options, shutdown).await.context("serving HTTP");
+        // One shutdown for both listeners: the public one's future tells the metrics one.
+        let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_metrics.send(true);
+        };
+        let metrics = self.metrics_listener.and_then(|(listener, addr)| {
+            let metrics = self.state.metrics.clone()?;
+            let mut stopped = metrics_stopped;
+            let stopped = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            Some(serve_metrics(listener, addr, metrics, self.state.clone(), self.connections, stopped))
+        });
+        let public = crate::serve::serve(self.listener, app, options, shutdown);
+        let (served, metrics_served) = match metrics {
+            Some(metrics) => {
+                let (served, metrics_served) = tokio::join!(public, metrics);
+                (served, Some(metrics_served))
+            }
+            None => (public.await, None),
+        };
+        let served = served.context("serving HTTP");
+        if let Some(Err(e)) = metrics_served {
+            tracing::error!(error = %e, "serving metrics failed");
+        }
         purge.abort();
         poll.abort();
         if let Some(key_poll) = key_poll {
@@ -209,6 +256,49 @@ impl Application {
         tracing::info!("keycard stopped");
         served
     }
+}
+
+/// Longest a scrape in flight may take to finish at shutdown.
+const METRICS_GRACE: Duration = Duration::from_secs(1);
+/// Connections the metrics listener keeps open at most (Prometheus needs one or two).
+const METRICS_MAX_CONNECTIONS: usize = 64;
+
+/// Serves `GET /metrics` on its own listener, with the public listener's header-read and idle
+/// timeouts but far fewer connections, until `shutdown`. Its requests are not counted in the
+/// request metrics, and a scrape reads the gauges then: the pool, the revocation set, the
+/// password-hash queue.
+fn serve_metrics(
+    listener: TcpListener,
+    addr: SocketAddr,
+    metrics: Arc<crate::metrics::Metrics>,
+    state: AppState,
+    limits: crate::settings::ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = std::io::Result<()>> + Send {
+    let sampler: crate::metrics::Sampler = Arc::new(move || {
+        let pool = state.store.pool_stats();
+        crate::metrics::Gauges {
+            revocations: state.revocations.len(),
+            hash_queue: state.passwords.queue_depth(),
+            hash_slots: state.passwords.slots(),
+            pool_in_use: pool.in_use,
+            pool_idle: pool.idle,
+            pool_max: pool.max,
+        }
+    });
+    let app = crate::metrics::router(metrics, sampler);
+    let options = crate::serve::ServeOptions {
+        limits: crate::settings::ConnectionLimits {
+            max_connections: METRICS_MAX_CONNECTIONS,
+            max_connections_per_client: 0,
+            ..limits
+        },
+        tls: None,
+        client_ip: Arc::new(crate::client::ClientIpConfig::default()),
+        grace: METRICS_GRACE,
+    };
+    tracing::info!(address = %addr, "metrics listening");
+    crate::serve::serve(listener, app, options, shutdown)
 }
 
 /// Drops revocations that can no longer match a valid token.
@@ -273,7 +363,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let request_ids = Arc::new(crate::middleware::RequestIds::new());
     let middleware = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
-        .layer(crate::middleware::EdgeLayer::new(request_ids, request_timeout));
+        .layer(crate::middleware::EdgeLayer::new(request_ids, request_timeout).metrics(state.metrics.clone()));
 
     let jwt = state.jwt.layer();
     routes::router()

@@ -15,6 +15,7 @@ use crate::audit::AuditLog;
 use crate::auth::Session;
 use crate::client::{ClientInfo, ClientIpConfig};
 use crate::cluster::Redis;
+use crate::metrics::{LoginOutcome, Metrics, Throttled};
 use crate::password::Passwords;
 use crate::security::RateLimits;
 
@@ -62,6 +63,8 @@ pub struct Services {
     pub accounts: Arc<AccountCache>,
     /// The discovery document, when tokens carry an `iss` (asymmetric keys or `KEYCARD_ISSUER`).
     pub discovery: Option<crate::signing_keys::Discovery>,
+    /// The Prometheus metrics, when `KEYCARD_METRICS_BIND` is set.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl AppState {
@@ -75,7 +78,9 @@ impl AppState {
         self.jwt.tokens().now()
     }
 
-    /// Records a security event (queued for the audit writer; see [`crate::audit`]).
+    /// Records a security event (queued for the audit writer; see [`crate::audit`]), and counts
+    /// it in the metrics when it is one they count (successful logins, refresh-token reuse,
+    /// lock-outs started; failed logins through [`AppState::login_failed`]).
     pub async fn audit(
         &self,
         kind: keycard_store::AuditKind,
@@ -84,6 +89,14 @@ impl AppState {
         session: Option<keycard_token::Uuid>,
         detail: Option<serde_json::Value>,
     ) {
+        if let Some(metrics) = &self.metrics {
+            match kind {
+                keycard_store::AuditKind::LoginSucceeded => metrics.login(LoginOutcome::Success),
+                keycard_store::AuditKind::RefreshReuse => metrics.refresh_reuse(),
+                keycard_store::AuditKind::ThrottlingStarted => metrics.lockout_started(),
+                _ => {}
+            }
+        }
         let event = keycard_store::AuditEvent {
             username: username.map(str::to_owned),
             client_addr: client.addr_string(),
@@ -93,6 +106,17 @@ impl AppState {
             ..keycard_store::AuditEvent::new(kind, self.now())
         };
         self.audit_log.record(event).await;
+    }
+
+    /// Records a failed login of `username` (audited as `login_failed`, whatever the reason, so
+    /// the audit log does not tell them apart either); `password_matched`: the password was
+    /// right but the account is not active (counted as `disabled` in the metrics, else
+    /// `bad_credentials`).
+    pub async fn login_failed(&self, username: &str, client: &ClientInfo, password_matched: bool) {
+        if let Some(metrics) = &self.metrics {
+            metrics.login(if password_matched { LoginOutcome::Disabled } else { LoginOutcome::BadCredentials });
+        }
+        self.audit(keycard_store::AuditKind::LoginFailed, Some(username), client, None, None).await;
     }
 
     /// Mirrors revocations just committed into this instance's list and tells the other
@@ -111,14 +135,25 @@ impl AppState {
         }
     }
 
-    /// Until when logins of this account name are refused, if they are now. With Redis, the
-    /// database is consulted too: it holds what was counted while Redis was unreachable.
+    /// Until when logins of this account name are refused, if they are now (the caller refuses
+    /// the request then: counted as a lock-out in the metrics). With Redis, the database is
+    /// consulted too: it holds what was counted while Redis was unreachable.
     pub async fn login_locked_until(&self, username: &keycard_store::Username) -> Result<Option<i64>, StoreError> {
         let now = self.now();
         let in_database = self.store.login_locked_until(username.key(), now);
-        let Some(redis) = &self.redis else { return in_database.await };
-        let (in_redis, in_database) = tokio::join!(redis.login_locked_until(username.key(), now), in_database);
-        Ok(in_redis.unwrap_or(None).max(in_database?))
+        let until = match &self.redis {
+            None => in_database.await?,
+            Some(redis) => {
+                let (in_redis, in_database) = tokio::join!(redis.login_locked_until(username.key(), now), in_database);
+                in_redis.unwrap_or(None).max(in_database?)
+            }
+        };
+        if until.is_some()
+            && let Some(metrics) = &self.metrics
+        {
+            metrics.throttle(Throttled::Lockout);
+        }
+        Ok(until)
     }
 
     /// Forgets the failed attempts of an account name (after a successful login).

@@ -30,7 +30,7 @@ pub use model::{
     Credentials, KeyState, NewSession, NewSigningKey, NewUser, Revoked, Rotation, SessionInfo, SigningKeysVersion,
     StoredSigningKey, User,
 };
-pub use store::{Backend, Store, StoreOptions, redact_url};
+pub use store::{Backend, PoolStats, Store, StoreOptions, redact_url};
 pub use throttle::{FailureState, ThrottlePolicy};
 
 #[cfg(test)]

@@ -89,6 +89,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// How the connection pool is used right now.
+    pub fn pool_stats(&self) -> crate::PoolStats {
+        crate::PoolStats::of(&self.pool)
+    }
+
     /// Starts a transaction.
     async fn begin(&self) -> Result<Tx<Postgres>, StoreError> {
         Tx::begin(&self.pool, "BEGIN").await

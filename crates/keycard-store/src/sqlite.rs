@@ -114,6 +114,11 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// How the connection pool is used right now.
+    pub fn pool_stats(&self) -> crate::PoolStats {
+        crate::PoolStats::of(&self.pool)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

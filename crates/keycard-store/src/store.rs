@@ -30,6 +30,25 @@ impl Default for StoreOptions {
     }
 }
 
+/// A snapshot of a connection pool's use: [`Store::pool_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Connections handed out (running a query or a transaction).
+    pub in_use: u32,
+    /// Open connections waiting in the pool.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub(crate) fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Self {
+        let open = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(open);
+        Self { in_use: open - idle, idle, max: pool.options().get_max_connections() }
+    }
+}
+
 /// The database behind a [`Store`].
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -148,6 +167,15 @@ impl Store {
 
     async fn timed<T>(&self, op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         tokio::time::timeout(self.timeout, op).await.unwrap_or(Err(StoreError::Unavailable))
+    }
+
+    /// How the connection pool is used right now (for metrics): a snapshot of atomics, no lock,
+    /// no database round trip.
+    pub fn pool_stats(&self) -> PoolStats {
+        match &self.backend {
+            Backend::Sqlite(s) => s.pool_stats(),
+            Backend::Postgres(s) => s.pool_stats(),
+        }
     }
 
     /// Closes every connection (on SQLite, checkpointing the WAL).

@@ -105,7 +105,7 @@ async fn login(
         Some(c) if verified && c.user.status == UserStatus::Active => c.user,
         _ => {
             tracing::warn!(username = ?request.username, client = %client, "login failed");
-            state.audit(AuditKind::LoginFailed, Some(&request.username), &client, None, None).await;
+            state.login_failed(&request.username, &client, verified).await;
             if let Some(username) = &username {
                 state.record_failed_attempt(username, &client).await?;
             }

@@ -71,6 +71,8 @@ pub fn settings(database_url: String) -> Settings {
 /// A running server and what it needs to be restarted on the same database.
 pub struct TestApp {
     pub address: String,
+    /// `http://` and the metrics listener's address, when `settings.metrics_bind` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub dir: Arc<TempDir>,
@@ -113,12 +115,14 @@ async fn start(
 ) -> TestApp {
     let app = Application::build_with_clock(settings.clone(), clock.clone()).await.unwrap();
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let (tx, rx) = oneshot::channel();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::builder().build().unwrap(),
         clock,
         dir,
@@ -297,6 +301,19 @@ impl Process {
 
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// The value of the first `key=value` field logged, waiting up to 10 s for it.
+    pub fn logged_value(&self, key: &str) -> Option<String> {
+        let field = format!(" {key}=");
+        for _ in 0..200 {
+            let logs = self.logs();
+            if let Some(rest) = logs.split(&field).nth(1) {
+                return rest.split_whitespace().next().map(str::to_owned);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod login;
 mod logout;
+mod metrics;
 mod multi_instance;
 mod oidc_issuer;
 mod process;
