@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -106,13 +107,44 @@ impl Throttled {
     }
 }
 
-/// A route template (or [`UNMATCHED`]) as a label value, shared rather than copied.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Route(pub Arc<str>);
+/// A route template (or [`UNMATCHED`]) as a label value. Axum's `MatchedPath` is kept as it is
+/// (cloning it is a reference count), so counting a request allocates nothing; equal and hashed
+/// by the text.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// The template axum matched.
+    Matched(MatchedPath),
+    /// A fixed name ([`UNMATCHED`]).
+    Named(&'static str),
+}
+
+impl Route {
+    /// The label value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(path) => path.as_str(),
+            Self::Named(name) => name,
+        }
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl std::hash::Hash for Route {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
 
 impl EncodeLabelValue for Route {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
-        EncodeLabelValue::encode(&&*self.0, encoder)
+        EncodeLabelValue::encode(&self.as_str(), encoder)
     }
 }
 
@@ -191,7 +223,6 @@ pub struct Metrics {
     pool_in_use: Gauge,
     pool_idle: Gauge,
     pool_max: Gauge,
-    unmatched: Route,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -285,15 +316,14 @@ impl Metrics {
             pool_in_use,
             pool_idle,
             pool_max,
-            unmatched: Route(Arc::from(UNMATCHED)),
         }
     }
 
     /// The route label of a request: its template, or [`UNMATCHED`].
-    pub fn route(&self, matched: Option<&axum::extract::MatchedPath>) -> Route {
+    pub fn route(matched: Option<&MatchedPath>) -> Route {
         match matched {
-            Some(path) => Route(Arc::from(path.as_str())),
-            None => self.unmatched.clone(),
+            Some(path) => Route::Matched(path.clone()),
+            None => Route::Named(UNMATCHED),
         }
     }
 
@@ -435,10 +465,10 @@ mod tests {
     #[test]
     fn requests_are_counted_by_template_with_a_histogram() {
         let metrics = Metrics::new();
-        let route = Route(Arc::from("/user/sessions/{id}"));
+        let route = Route::Named("/user/sessions/{id}");
         metrics.request(route.clone(), "DELETE", StatusCode::OK, Duration::from_millis(3));
         metrics.request(route, "DELETE", StatusCode::OK, Duration::from_millis(30));
-        metrics.request(metrics.route(None), "GET", StatusCode::NOT_FOUND, Duration::from_micros(50));
+        metrics.request(Metrics::route(None), "GET", StatusCode::NOT_FOUND, Duration::from_micros(50));
         let text = metrics.render(&Gauges::default()).unwrap();
         let labels = r#"route="/user/sessions/{id}",method="DELETE""#;
         assert_eq!(line_value(&text, &format!("keycard_http_requests_total{{{labels},status=\"200\"}}")), Some(2.0));

@@ -196,7 +196,7 @@ where
         );
         let counted = self.metrics.as_ref().map(|metrics| Counted {
             metrics: Arc::clone(metrics),
-            route: metrics.route(request.extensions().get::<MatchedPath>()),
+            route: Metrics::route(request.extensions().get::<MatchedPath>()),
             method: crate::metrics::method_label(request.method()),
             start: Instant::now(),
         });
