@@ -299,3 +299,34 @@ async fn a_metrics_bind_that_cannot_be_bound_stops_keycard_at_start_naming_the_a
         assert!(stderr.contains(&format!("KEYCARD_METRICS_BIND={bind}")), "{bind}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn the_metrics_listener_caps_connections_and_closes_silent_sockets() {
+    use tokio::io::AsyncReadExt;
+
+    async fn closed_within(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(tokio::time::timeout(limit, socket.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
+    }
+
+    let app = spawn_with_metrics(|s| s.connections.header_read_timeout = Duration::from_secs(3)).await;
+    let metrics = app.metrics_address.clone().unwrap();
+    let addr = metrics.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    // More silent sockets than the listener's cap of 64 (the public listener's is 10,000).
+    let mut silent = Vec::new();
+    for _ in 0..80 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // The oldest made room for the newest, long before the header-read timeout.
+    assert!(closed_within(&mut silent[0], Duration::from_secs(2)).await, "the cap did not close the oldest socket");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A scrape on a fresh connection gets in: idle connections make room.
+    let response = reqwest::Client::new().get(format!("{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // And a socket that sends nothing is closed at the header-read timeout.
+    let mut last = silent.pop().unwrap();
+    assert!(closed_within(&mut last, Duration::from_secs(10)).await, "a silent socket is still open");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2500) && took < Duration::from_secs(8), "closed after {took:?}");
+}
