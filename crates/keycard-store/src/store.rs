@@ -33,7 +33,8 @@ impl Default for StoreOptions {
 /// A snapshot of a connection pool's use: [`Store::pool_stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
-    /// Connections handed out (running a query or a transaction).
+    /// Connections handed out: running a query or a transaction, or on their way back (sqlx
+    /// returns them in a task of its own).
     pub in_use: u32,
     /// Open connections waiting in the pool.
     pub idle: u32,

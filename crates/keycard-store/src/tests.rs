@@ -46,7 +46,24 @@ on_both_backends!(
     login_failures_persist_lock_and_clear,
     live_revocations_are_loaded_page_by_page_across_the_page_boundary,
     audit_events_can_be_written_in_one_batch,
+    pool_stats_show_idle_connections_within_the_maximum,
 );
+
+async fn pool_stats_show_idle_connections_within_the_maximum(store: Store) {
+    store.ping().await.unwrap();
+    // sqlx hands a connection back to the pool in a task of its own: give it a moment.
+    let mut stats = store.pool_stats();
+    for _ in 0..100 {
+        if stats.in_use == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        stats = store.pool_stats();
+    }
+    assert!(stats.max >= 2, "{stats:?}");
+    assert_eq!(stats.in_use, 0, "nothing runs now: {stats:?}");
+    assert!(stats.idle >= 1 && stats.idle <= stats.max, "the ping's connection went back: {stats:?}");
+}
 
 async fn add_user(store: &Store, name: &str, roles: &[&str]) -> i64 {
     let username = Username::parse(name).unwrap();
