@@ -93,6 +93,7 @@ impl Application {
 
     /// [`Application::build`] with an injected clock (for expiry tests).
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        settings.transport.validate().map_err(anyhow::Error::msg)?;
         let options = keycard_store::StoreOptions {
             // A request waiting on the database is answered 503 before the request timeout
             // (unless that is absurdly short).
@@ -119,7 +120,9 @@ impl Application {
         let tls = settings.tls.as_ref().map(crate::serve::load_tls).transpose()?;
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        let signing = Signing::prepare(&settings, &store, addr, clock.now()).await?;
+        let mut signing = Signing::prepare(&settings, &store, addr, clock.now()).await?;
+        // Cookie mode: every token carries the double-submit value its CSRF cookie holds.
+        signing.tokens.csrf_claim |= settings.transport.locations.cookies();
         let tokens = Arc::new(
             Tokens::new(signing.keys, signing.tokens, clock).cache_verified(settings.signing.verified_token_cache),
         );
@@ -133,7 +136,7 @@ impl Application {
         let state = AppState::new(crate::state::Services {
             audit_log,
             store,
-            jwt: crate::auth::config(tokens, revoked.clone())?,
+            jwt: crate::auth::config(tokens, revoked.clone(), &settings.transport)?,
             revocations: revoked,
             passwords,
             throttle: settings.throttle,
