@@ -7,7 +7,8 @@ directory, in cookie mode over plain HTTP (KEYCARD_TOKEN_LOCATIONS=headers,cooki
 KEYCARD_COOKIE_SECURE=false), then, through the page's labelled fields and buttons only:
 registers, logs in, sees the user, refreshes, logs in a second time from another browser
 context, lists the sessions, ends the other one, and logs out; after the logout the page must
-show the server's refusal. Each step checks what the page shows and what the browser holds (the
+show the server's refusal; then logs in again and logs out once the access cookie is gone (as
+when it expired: the page refreshes first). Each step checks what the page shows and what the browser holds (the
 token cookies HttpOnly, the CSRF cookies readable, none after the logout). A screenshot of the
 final page is written to ARTIFACTS/demo.png (path printed); failures also write
 ARTIFACTS/demo-failure.png and the server log. Exit 0 when every step passed, 1 otherwise.
@@ -220,6 +221,17 @@ def run(browser: Browser, base: str, artifacts: Path) -> None:
         step("after the logout the page shows the server's refusal")
         page.get_by_role("button", name="Show user", exact=True).click()
         expect(alert(page)).to_contain_text("Error: Missing")
+
+        step("log out after the access cookie expired: the page refreshes first")
+        log_in(page, USERNAME, PASSWORD)
+        expect(status(page)).to_have_text(f"Signed in as {USERNAME}")
+        context.clear_cookies(name="access_token_cookie")
+        context.clear_cookies(name="csrf_access_token")
+        page.get_by_role("button", name="Log out", exact=True).click()
+        expect(status(page)).to_have_text("Logged out: the session is over and its cookies are gone")
+        expect(alert(page)).to_have_text("")
+        left = sorted(cookies_by_name(page))
+        assert left == [], f"cookies left after logout: {left}"
 
         assert not console_errors or all("401" in e or "404" in e or "409" in e for e in console_errors), (
             f"unexpected console errors: {console_errors}"

@@ -184,6 +184,11 @@ document.addEventListener("DOMContentLoaded", () => {
 
   $("logout").addEventListener("click", (event) =>
     run(event.currentTarget, async () => {
+      // The access cookie expired (its CSRF cookie, of the same Max-Age, is gone with it) but the
+      // refresh cookie lives: refresh first, so that the logout can end the session itself.
+      if (cookie("csrf_access_token") === null && cookie("csrf_refresh_token") !== null) {
+        await call("POST", "/token/refresh");
+      }
       try {
         await call("DELETE", "/logout");
       } finally {
