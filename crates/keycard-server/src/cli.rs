@@ -414,6 +414,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     settings.transport.validate().map_err(anyhow::Error::msg)?;
+    if settings.transport.locations.cookies() && !settings.transport.cookie_secure {
+        tracing::warn!(
+            "KEYCARD_COOKIE_SECURE=false: the token cookies are sent over plain HTTP too; only for a development \
+             server on localhost"
+        );
+    }
     tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await

@@ -480,3 +480,59 @@ fn bad_cookie_settings_stop_the_binary_at_start() {
         assert!(!stderr.contains(SECRET), "{stderr}");
     }
 }
+
+/// The binary at debug level through a whole cookie flow: no token, CSRF value or password in
+/// its logs (`Cookie` is a sensitive header, `Set-Cookie` is never logged).
+#[tokio::test]
+async fn cookie_mode_logs_neither_tokens_nor_csrf_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("keycard.db").display());
+    let envs = [
+        ("KEYCARD_JWT_SECRET", SECRET),
+        ("KEYCARD_DATABASE_URL", database.as_str()),
+        ("KEYCARD_TOKEN_LOCATIONS", "headers,cookies"),
+        ("KEYCARD_COOKIE_SECURE", "false"),
+        ("RUST_LOG", "debug"),
+    ];
+    let server = Process::serve(dir.path(), &envs);
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.address);
+    let credentials = json!({ "username": "alice", "password": PASSWORD });
+    assert_eq!(client.post(url("/register")).json(&credentials).send().await.unwrap().status(), StatusCode::CREATED);
+    let login = client.post(url("/login")).json(&credentials).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let mut jar = Jar::default();
+    jar.update(&set_cookies(&login));
+    let mut seen: Vec<String> = jar.0.values().map(|(v, _)| v.clone()).collect();
+    let user = client.get(url("/user")).header("cookie", jar.header_for("/user")).send().await.unwrap();
+    assert_eq!(user.status(), StatusCode::OK);
+    let refresh = client
+        .post(url("/token/refresh"))
+        .header("cookie", jar.header_for("/token/refresh"))
+        .header("x-csrf-token", jar.get(CSRF_REFRESH))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), StatusCode::OK);
+    jar.update(&set_cookies(&refresh));
+    seen.extend(jar.0.values().map(|(v, _)| v.clone()));
+    let logout = client
+        .delete(url("/logout"))
+        .header("cookie", jar.header_for("/logout"))
+        .header("x-csrf-token", jar.get(CSRF_ACCESS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+
+    let (status, logs) = server.terminate();
+
+    assert!(status.success());
+    assert!(logs.contains("/token/refresh") && logs.contains("token_locations=headers,cookies"), "{logs}");
+    assert!(logs.contains("KEYCARD_COOKIE_SECURE=false"), "a warning names the insecure setting: {logs}");
+    let signatures = seen.iter().filter_map(|v| v.split('.').nth(2).map(str::to_owned)).collect::<Vec<_>>();
+    assert_eq!(signatures.len(), 4, "two token pairs");
+    for leaked in seen.iter().chain(&signatures).map(String::as_str).chain([PASSWORD, SECRET]) {
+        assert!(!logs.contains(leaked), "the logs contain {leaked:?}");
+    }
+}
