@@ -319,7 +319,7 @@ fn token_response(state: &AppState, access: &Signed<Session>, refresh: &Signed<S
             "expires_in": expires_in,
         })
     } else {
-        json!({ "msg": "Logged in: the tokens are in cookies", "expires_in": expires_in })
+        json!({ "msg": "The tokens are in cookies", "expires_in": expires_in })
     };
     let cookies: Option<SetCookies> =
         cookie_mode(state).then(|| state.jwt.access_cookies(access).and(state.jwt.refresh_cookies(refresh)));
