@@ -179,7 +179,7 @@ pub struct ServeArgs {
     /// Whether cookies are marked Secure (sent over HTTPS only); false only for a plain-HTTP
     /// development server.
     #[arg(long, env = "KEYCARD_COOKIE_SECURE", default_value = "true", action = clap::ArgAction::Set,
-          value_parser = clap::builder::BoolishValueParser::new())]
+          value_parser = settings::parse_cookie_secure)]
     pub cookie_secure: bool,
     /// The SameSite attribute of the cookies: Lax, Strict or None (None needs secure cookies).
     #[arg(long = "cookie-samesite", env = "KEYCARD_COOKIE_SAMESITE", default_value = "Lax",

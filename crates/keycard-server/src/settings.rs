@@ -217,15 +217,20 @@ impl std::str::FromStr for TokenLocations {
             let location = match word.to_ascii_lowercase().as_str() {
                 "headers" => Location::Headers,
                 "cookies" => Location::Cookies,
-                "" => return Err(format!("`{s}` has an empty entry: use headers, cookies or headers,cookies")),
+                "" => {
+                    return Err(format!(
+                        "KEYCARD_TOKEN_LOCATIONS `{s}` has an empty entry: use headers, cookies or headers,cookies"
+                    ));
+                }
                 _ => {
                     return Err(format!(
-                        "`{word}` is not a token location keycard serves: use headers, cookies or headers,cookies"
+                        "`{word}` is not a token location keycard serves (KEYCARD_TOKEN_LOCATIONS): use headers, \
+                         cookies or headers,cookies"
                     ));
                 }
             };
             if locations.contains(&location) {
-                return Err(format!("`{word}` is listed twice"));
+                return Err(format!("KEYCARD_TOKEN_LOCATIONS lists `{word}` twice"));
             }
             locations.push(location);
         }
@@ -239,7 +244,17 @@ pub fn parse_same_site(s: &str) -> Result<SameSite, String> {
         "lax" => Ok(SameSite::Lax),
         "strict" => Ok(SameSite::Strict),
         "none" => Ok(SameSite::None),
-        _ => Err(format!("`{s}` is not a SameSite value: use Lax, Strict or None")),
+        _ => Err(format!("`{s}` is not a SameSite value (KEYCARD_COOKIE_SAMESITE): use Lax, Strict or None")),
+    }
+}
+
+/// Parses `KEYCARD_COOKIE_SECURE`: `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`; any
+/// case).
+pub fn parse_cookie_secure(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{s}` is not true or false (KEYCARD_COOKIE_SECURE)")),
     }
 }
 
@@ -664,6 +679,9 @@ mod tests {
         assert_eq!(parse_same_site("Strict"), Ok(SameSite::Strict));
         assert_eq!(parse_same_site("NONE"), Ok(SameSite::None));
         assert!(parse_same_site("relaxed").is_err());
+        assert_eq!(parse_cookie_secure("False"), Ok(false));
+        assert_eq!(parse_cookie_secure("1"), Ok(true));
+        assert!(parse_cookie_secure("maybe").unwrap_err().contains("KEYCARD_COOKIE_SECURE"));
         let insecure_none =
             Transport { cookie_secure: false, cookie_same_site: SameSite::None, ..Transport::default() };
         assert!(insecure_none.validate().unwrap_err().contains("KEYCARD_COOKIE_SECURE"));

@@ -452,9 +452,10 @@ async fn the_demo_is_not_found_outside_cookie_mode() {
 
 #[test]
 fn bad_cookie_settings_stop_the_binary_at_start() {
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 5] = [
         (&[("KEYCARD_TOKEN_LOCATIONS", "query_string")], "is not a token location keycard serves"),
-        (&[("KEYCARD_TOKEN_LOCATIONS", "headers,headers")], "listed twice"),
+        (&[("KEYCARD_TOKEN_LOCATIONS", "headers,headers")], "KEYCARD_TOKEN_LOCATIONS lists `headers` twice"),
+        (&[("KEYCARD_COOKIE_SECURE", "maybe")], "is not true or false (KEYCARD_COOKIE_SECURE)"),
         (
             &[("KEYCARD_TOKEN_LOCATIONS", "cookies"), ("KEYCARD_COOKIE_SAMESITE", "sometimes")],
             "is not a SameSite value",
