@@ -440,6 +440,24 @@ impl<C: ClaimSet> JwtConfig<C> {
         &self.inner.cookies
     }
 
+    /// Where tokens are looked for, in order (FJE's `JWT_TOKEN_LOCATION`): what
+    /// [`JwtConfigBuilder::locations`] or [`JwtConfig::with_locations`] set. An application
+    /// answering logins reads it to decide whether to set cookies as well as return tokens.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let tokens = Arc::new(keycard_token::Tokens::new(keycard_token::Keys::hmac_sha256(&[7; 32]).unwrap(),
+    /// #     Default::default(), Arc::new(keycard_token::SystemClock)));
+    /// use keycard_axum::{JwtConfig, Location};
+    /// let jwt = JwtConfig::<()>::builder(tokens).locations([Location::Headers, Location::Cookies]).build().unwrap();
+    /// assert_eq!(jwt.locations(), [Location::Headers, Location::Cookies]);
+    /// assert!(jwt.locations().contains(&Location::Cookies));
+    /// assert_eq!(jwt.with_locations([Location::Json]).unwrap().locations(), [Location::Json]);
+    /// ```
+    pub fn locations(&self) -> &[Location] {
+        &self.inner.locations
+    }
+
     /// The same configuration reading tokens from `locations` only (FJE's per-route
     /// `@jwt_required(locations=[...])`).
     ///

@@ -289,6 +289,16 @@ async fn implicit_refresh_reissues_the_access_cookie_close_to_expiry() {
 }
 
 #[test]
+fn the_configured_locations_can_be_read_back_in_order() {
+    let (tokens, _) = tokens();
+    let default = JwtConfig::<()>::builder(tokens.clone()).build().unwrap();
+    assert_eq!(default.locations(), [Location::Headers]);
+    let both = JwtConfig::<()>::builder(tokens).locations([Location::Cookies, Location::Headers]).build().unwrap();
+    assert_eq!(both.locations(), [Location::Cookies, Location::Headers]);
+    assert_eq!(both.with_locations([Location::QueryString]).unwrap().locations(), [Location::QueryString]);
+}
+
+#[test]
 fn bad_configurations_are_refused_when_built() {
     let (tokens, _) = tokens();
     let build = |b: JwtConfigBuilder| b.build().err();

@@ -1,11 +1,16 @@
 //! How the server uses keycard-axum, exactly as an outside user would: its own claims beside
-//! the registered ones, a revocation hook over the in-memory list, and the admin guard.
+//! the registered ones, a revocation hook over the in-memory list, the admin guard, and the
+//! extractors' configuration: bearer headers, and in cookie mode the library's cookies with
+//! double-submit CSRF ([`Transport`]: `KEYCARD_TOKEN_LOCATIONS`, `KEYCARD_COOKIE_SECURE`,
+//! `KEYCARD_COOKIE_SAMESITE`).
 
 use std::sync::Arc;
 
 use keycard_axum::{AuthError, BoxError, ConfigError, Guard, Jwt, JwtConfig, Revocation};
 use keycard_token::{Claims, Decoded, RevocationList, Tokens, Uuid};
 use serde::{Deserialize, Serialize};
+
+use crate::settings::Transport;
 
 /// What the server adds to Flask-JWT-Extended's claims: the subject's roles when the token was
 /// issued and the session id shared by the tokens of one login and all its refreshes.
@@ -60,7 +65,17 @@ impl Guard for Admin {
     }
 }
 
-/// The server's configuration of the extractors: bearer headers, the revocation hook.
-pub fn config(tokens: Arc<Tokens>, revoked: Arc<RevocationList>) -> Result<JwtConfig<Session>, ConfigError> {
-    JwtConfig::builder(tokens).revocation(SessionRevocation(revoked)).build()
+/// The server's configuration of the extractors: the configured token locations (bearer
+/// headers by default; cookies with double-submit CSRF in cookie mode), the revocation hook.
+/// Cookie mode needs tokens with a `csrf` claim (`TokenSettings::csrf_claim`).
+pub fn config(
+    tokens: Arc<Tokens>,
+    revoked: Arc<RevocationList>,
+    transport: &Transport,
+) -> Result<JwtConfig<Session>, ConfigError> {
+    JwtConfig::builder(tokens)
+        .locations(transport.locations.as_slice().iter().copied())
+        .cookies(transport.cookie_settings())
+        .revocation(SessionRevocation(revoked))
+        .build()
 }

@@ -174,6 +174,21 @@ pub struct ServeArgs {
     /// every request. Only used with asymmetric algorithms; 0 turns it off.
     #[arg(long, env = "KEYCARD_VERIFIED_TOKEN_CACHE", default_value_t = 100_000)]
     pub verified_token_cache: u64,
+    /// Where tokens are read from, in order: headers (Authorization: Bearer), cookies, or
+    /// headers,cookies. With cookies, /login and /token/refresh also set HttpOnly token cookies
+    /// and readable CSRF cookies, and cookie-authenticated POST, PUT, PATCH and DELETE requests
+    /// need the X-CSRF-TOKEN header.
+    #[arg(long, env = "KEYCARD_TOKEN_LOCATIONS", default_value = "headers")]
+    pub token_locations: settings::TokenLocations,
+    /// Whether cookies are marked Secure (sent over HTTPS only); false only for a plain-HTTP
+    /// development server.
+    #[arg(long, env = "KEYCARD_COOKIE_SECURE", default_value = "true", action = clap::ArgAction::Set,
+          value_parser = settings::parse_cookie_secure)]
+    pub cookie_secure: bool,
+    /// The SameSite attribute of the cookies: Lax, Strict or None (None needs secure cookies).
+    #[arg(long = "cookie-samesite", env = "KEYCARD_COOKIE_SAMESITE", default_value = "Lax",
+          value_parser = settings::parse_same_site)]
+    pub cookie_same_site: keycard_axum::SameSite,
 }
 
 /// The signing algorithm, shared by `keycard serve` and `keycard keys`.
@@ -397,7 +412,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             key_rotation: args.key_rotation.0,
             verified_token_cache: args.verified_token_cache,
         },
+        transport: settings::Transport {
+            locations: args.token_locations,
+            cookie_secure: args.cookie_secure,
+            cookie_same_site: args.cookie_same_site,
+        },
     };
+    settings.transport.validate().map_err(anyhow::Error::msg)?;
+    if settings.transport.locations.cookies() && !settings.transport.cookie_secure {
+        tracing::warn!(
+            "KEYCARD_COOKIE_SECURE=false: the token cookies are sent over plain HTTP too; only for a development \
+             server on localhost"
+        );
+    }
     tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await

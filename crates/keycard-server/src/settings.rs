@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keycard_axum::{CookieSettings, Location, SameSite};
 use keycard_token::{MIN_HMAC_SECRET_LEN, TokenSettings};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -74,6 +75,8 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// Signing algorithm, issuer, audience and the asymmetric keys' storage and rotation.
     pub signing: SigningSettings,
+    /// Where tokens travel: bearer headers, and in cookie mode also cookies with CSRF.
+    pub transport: Transport,
 }
 
 /// How tokens are signed (issue 13): the algorithm, where keycard is reachable and, for
@@ -173,6 +176,134 @@ pub fn parse_rotation(s: &str) -> Result<KeyRotation, String> {
     Ok(KeyRotation(Some(d)))
 }
 
+/// The path of `POST /token/refresh`: the only path the browser sends the refresh cookie to.
+pub const REFRESH_PATH: &str = "/token/refresh";
+
+/// `KEYCARD_TOKEN_LOCATIONS`: where the server reads tokens from, in order, and whether
+/// `/login` and `/token/refresh` also set cookies. `headers` (the default), `cookies`, or both
+/// comma-separated (`headers,cookies`: a bearer header wins when both are sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenLocations(Vec<Location>);
+
+impl Default for TokenLocations {
+    fn default() -> Self {
+        Self(vec![Location::Headers])
+    }
+}
+
+impl TokenLocations {
+    /// The locations, in lookup order.
+    pub fn as_slice(&self) -> &[Location] {
+        &self.0
+    }
+
+    /// Whether cookie mode is on.
+    pub fn cookies(&self) -> bool {
+        self.0.contains(&Location::Cookies)
+    }
+}
+
+impl std::fmt::Display for TokenLocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|l| l.as_str()).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl std::str::FromStr for TokenLocations {
+    type Err = String;
+
+    /// `headers`, `cookies`, or both comma-separated, each once (spaces and case ignored).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut locations = Vec::new();
+        for word in s.split(',').map(str::trim) {
+            let location = match word.to_ascii_lowercase().as_str() {
+                "headers" => Location::Headers,
+                "cookies" => Location::Cookies,
+                "" => {
+                    return Err(format!(
+                        "KEYCARD_TOKEN_LOCATIONS `{s}` has an empty entry: use headers, cookies or headers,cookies"
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "`{word}` is not a token location keycard serves (KEYCARD_TOKEN_LOCATIONS): use headers, \
+                         cookies or headers,cookies"
+                    ));
+                }
+            };
+            if locations.contains(&location) {
+                return Err(format!("KEYCARD_TOKEN_LOCATIONS lists `{word}` twice"));
+            }
+            locations.push(location);
+        }
+        Ok(Self(locations))
+    }
+}
+
+/// Parses `KEYCARD_COOKIE_SAMESITE`: `Lax`, `Strict` or `None` (any case).
+pub fn parse_same_site(s: &str) -> Result<SameSite, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "lax" => Ok(SameSite::Lax),
+        "strict" => Ok(SameSite::Strict),
+        "none" => Ok(SameSite::None),
+        _ => Err(format!("`{s}` is not a SameSite value (KEYCARD_COOKIE_SAMESITE): use Lax, Strict or None")),
+    }
+}
+
+/// Parses `KEYCARD_COOKIE_SECURE`: `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`; any
+/// case).
+pub fn parse_cookie_secure(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{s}` is not true or false (KEYCARD_COOKIE_SECURE)")),
+    }
+}
+
+/// Where tokens travel and how cookies are written (issue 14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    /// `KEYCARD_TOKEN_LOCATIONS` (default `headers`).
+    pub locations: TokenLocations,
+    /// `KEYCARD_COOKIE_SECURE` (default true): cookies are sent over HTTPS only. Turn it off
+    /// only for a plain-HTTP development server on localhost.
+    pub cookie_secure: bool,
+    /// `KEYCARD_COOKIE_SAMESITE` (default `Lax`).
+    pub cookie_same_site: SameSite,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Self { locations: TokenLocations::default(), cookie_secure: true, cookie_same_site: SameSite::Lax }
+    }
+}
+
+impl Transport {
+    /// Refuses what browsers would refuse silently: `SameSite=None` without `Secure`. The
+    /// message names the variables.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.cookie_same_site == SameSite::None && !self.cookie_secure {
+            return Err("KEYCARD_COOKIE_SAMESITE=None needs KEYCARD_COOKIE_SECURE=true: browsers refuse \
+                        SameSite=None cookies without Secure"
+                .into());
+        }
+        Ok(())
+    }
+
+    /// The library's cookie settings: FJE's names (`access_token_cookie`, `refresh_token_cookie`,
+    /// `csrf_access_token`, `csrf_refresh_token`, header `X-CSRF-TOKEN`), the refresh cookie on
+    /// [`REFRESH_PATH`] only, CSRF checked on POST, PUT, PATCH and DELETE.
+    pub fn cookie_settings(&self) -> CookieSettings {
+        CookieSettings {
+            refresh_cookie_path: REFRESH_PATH.to_owned(),
+            secure: self.cookie_secure,
+            same_site: Some(self.cookie_same_site),
+            ..CookieSettings::default()
+        }
+    }
+}
+
 /// PEM certificate chain and private key for HTTPS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -196,7 +327,7 @@ impl Settings {
             revocation_resync: RESYNC_INTERVAL,
             account_cache_ttl: Duration::from_secs(1),
             jwt_secret,
-            // No `csrf` claim until the server sets cookies (issue 14): bearer tokens don't need it.
+            // No `csrf` claim unless the server sets cookies (added at start in cookie mode).
             tokens: TokenSettings { csrf_claim: false, ..TokenSettings::default() },
             argon2: Argon2Settings::default(),
             request_timeout: Duration::from_secs(30),
@@ -206,6 +337,7 @@ impl Settings {
             tls: None,
             connections: ConnectionLimits::default(),
             signing: SigningSettings::default(),
+            transport: Transport::default(),
         }
     }
 }
@@ -409,7 +541,7 @@ pub fn describe(settings: &Settings) -> String {
     format!(
         "bind={} metrics={} tls={} database={} redis={} access_ttl={}s refresh_ttl={}s leeway={}s argon2=m={}KiB,t={},p={} \
          login_max_failures={} rate_limit={}/min client_ip_header={} algorithm={} issuer={} audience={} \
-         key_encryption={} key_rotation={}",
+         key_encryption={} key_rotation={} token_locations={} cookie_secure={} cookie_samesite={}",
         settings.bind,
         settings.metrics_bind.as_deref().unwrap_or("off"),
         settings.tls.is_some(),
@@ -432,6 +564,9 @@ pub fn describe(settings: &Settings) -> String {
         settings.tokens.audience.as_ref().map_or_else(|| "none".to_owned(), |a| a.iter().collect::<Vec<_>>().join(",")),
         settings.signing.key_encryption_key.is_some(),
         settings.signing.key_rotation.map_or_else(|| "off".to_owned(), |d| format!("{}s", d.as_secs())),
+        settings.transport.locations,
+        settings.transport.cookie_secure,
+        settings.transport.cookie_same_site.as_str(),
     )
 }
 
@@ -524,5 +659,47 @@ mod tests {
         let (secret, source) = resolve_secret(Some(env.clone()), &dir.path().join("s")).unwrap();
         assert_eq!((secret.expose_secret(), source), (env.as_str(), SecretSource::Environment));
         assert!(!dir.path().join("s").exists());
+    }
+
+    #[test]
+    fn token_locations_are_headers_cookies_or_both_in_the_order_given() {
+        assert_eq!("headers".parse::<TokenLocations>(), Ok(TokenLocations(vec![Location::Headers])));
+        assert_eq!("cookies".parse::<TokenLocations>(), Ok(TokenLocations(vec![Location::Cookies])));
+        let both: TokenLocations = " Headers , cookies ".parse().unwrap();
+        assert_eq!(both.as_slice(), [Location::Headers, Location::Cookies]);
+        assert!(both.cookies());
+        assert_eq!(both.to_string(), "headers,cookies");
+        assert_eq!(
+            "cookies,headers".parse::<TokenLocations>().unwrap().as_slice(),
+            [Location::Cookies, Location::Headers]
+        );
+        for bad in ["", "header", "headers,", "headers,headers", "query_string", "json", "headers;cookies"] {
+            assert!(bad.parse::<TokenLocations>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn same_site_is_lax_strict_or_none_and_none_needs_secure() {
+        assert_eq!(parse_same_site("lax"), Ok(SameSite::Lax));
+        assert_eq!(parse_same_site("Strict"), Ok(SameSite::Strict));
+        assert_eq!(parse_same_site("NONE"), Ok(SameSite::None));
+        assert!(parse_same_site("relaxed").is_err());
+        assert_eq!(parse_cookie_secure("False"), Ok(false));
+        assert_eq!(parse_cookie_secure("1"), Ok(true));
+        assert!(parse_cookie_secure("maybe").unwrap_err().contains("KEYCARD_COOKIE_SECURE"));
+        let insecure_none =
+            Transport { cookie_secure: false, cookie_same_site: SameSite::None, ..Transport::default() };
+        assert!(insecure_none.validate().unwrap_err().contains("KEYCARD_COOKIE_SECURE"));
+        assert!(Transport { cookie_secure: true, ..insecure_none }.validate().is_ok());
+    }
+
+    #[test]
+    fn the_refresh_cookie_is_scoped_to_the_refresh_route() {
+        let settings = Transport::default().cookie_settings();
+        assert_eq!(settings.refresh_cookie_path, "/token/refresh");
+        assert_eq!(settings.access_cookie_path, "/");
+        assert_eq!(settings.refresh_csrf_cookie_path, "/", "the page's script must read it");
+        assert!(settings.secure);
+        settings.validate().unwrap();
     }
 }

@@ -95,6 +95,7 @@ impl Application {
 
     /// [`Application::build`] with an injected clock (for expiry tests).
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        settings.transport.validate().map_err(anyhow::Error::msg)?;
         let options = keycard_store::StoreOptions {
             // A request waiting on the database is answered 503 before the request timeout
             // (unless that is absurdly short).
@@ -132,7 +133,9 @@ impl Application {
             None => None,
         };
         let metrics = metrics_listener.is_some().then(|| Arc::new(crate::metrics::Metrics::new()));
-        let signing = Signing::prepare(&settings, &store, addr, clock.now()).await?;
+        let mut signing = Signing::prepare(&settings, &store, addr, clock.now()).await?;
+        // Cookie mode: every token carries the double-submit value its CSRF cookie holds.
+        signing.tokens.csrf_claim |= settings.transport.locations.cookies();
         let tokens = Arc::new(
             Tokens::new(signing.keys, signing.tokens, clock).cache_verified(settings.signing.verified_token_cache),
         );
@@ -146,7 +149,7 @@ impl Application {
         let state = AppState::new(crate::state::Services {
             audit_log,
             store,
-            jwt: crate::auth::config(tokens, revoked.clone())?,
+            jwt: crate::auth::config(tokens, revoked.clone(), &settings.transport)?,
             revocations: revoked,
             passwords,
             throttle: settings.throttle,

@@ -6,9 +6,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use keycard_axum::{AuthError, Jwt, RefreshJwt};
+use keycard_axum::{AuthError, AuthRejection, Jwt, Location, RefreshJwt, SetCookies};
 use keycard_store::{AuditKind, Email, Password, Rotation, UserStatus, Username};
-use keycard_token::{Claims, Uuid};
+use keycard_token::{Claims, Signed, Uuid};
 
 use crate::auth::Session;
 use serde::Deserialize;
@@ -135,7 +135,7 @@ async fn login(
     }
     tracing::info!(username = ?user.username, client = %client, sid = %sid, "login succeeded");
     state.audit(AuditKind::LoginSucceeded, Some(&user.username), &client, Some(sid), None).await;
-    Ok(token_response(&state, access.token, refresh.token))
+    Ok(token_response(&state, &access, &refresh))
 }
 
 /// The 429 for an account name under throttling.
@@ -184,11 +184,11 @@ async fn refresh(
     refresh.sub.clone_from(&user.username);
     access.roles.clone_from(&user.roles);
     refresh.roles = user.roles;
-    let access_token = state.tokens().encode(&access)?;
-    let refresh_token = state.tokens().encode(&refresh)?;
-    tracing::debug!(username = ?access.sub, "token refreshed");
-    state.audit(AuditKind::Refresh, Some(&access.sub), &client, Some(claims.sid), None).await;
-    Ok(token_response(&state, access_token, refresh_token))
+    let access = Signed { token: state.tokens().encode(&access)?, claims: access };
+    let refresh = Signed { token: state.tokens().encode(&refresh)?, claims: refresh };
+    tracing::debug!(username = ?access.claims.sub, "token refreshed");
+    state.audit(AuditKind::Refresh, Some(&access.claims.sub), &client, Some(claims.sid), None).await;
+    Ok(token_response(&state, &access, &refresh))
 }
 
 /// Which sessions a logout ends.
@@ -215,11 +215,45 @@ struct LogoutParams {
 /// and ends its session, so the session's refresh token (and any other access token of it) stops
 /// working too; `global` ends every session of the account; `others` every one but this.
 /// Durable before it answers.
-#[instrument(skip_all, fields(sid = %claims.sid))]
+///
+/// In cookie mode every answer also expires the four cookies (FJE's `unset_jwt_cookies`),
+/// including the 401 for an access token that is expired, revoked or otherwise refused: the
+/// browser must not keep cookies that no longer work. The exception is a refused CSRF check:
+/// that request is not shown to come from the application's own page, so it changes nothing.
+#[instrument(skip_all, fields(sid = tracing::field::Empty))]
 async fn logout(
     State(state): State<AppState>,
     client: ClientInfo,
-    Jwt { claims, .. }: Jwt<Session>,
+    jwt: Result<Jwt<Session>, AuthRejection>,
+    params: Result<Query<LogoutParams>, QueryRejection>,
+) -> Response {
+    let unset = cookie_mode(&state).then(|| state.jwt.unset_cookies());
+    match jwt {
+        Ok(Jwt { claims, .. }) => {
+            tracing::Span::current().record("sid", tracing::field::display(claims.sid));
+            match end_sessions(&state, &client, &claims, params).await {
+                Ok(body) => (unset, body).into_response(),
+                // Nothing was ended: the cookies still work, so they stay.
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(rejection) if matches!(rejection.error(), AuthError::CsrfMissing | AuthError::CsrfMismatch) => {
+            rejection.into_response()
+        }
+        Err(rejection) => (unset, rejection).into_response(),
+    }
+}
+
+/// Whether `/login` and `/token/refresh` set cookies (`KEYCARD_TOKEN_LOCATIONS` has `cookies`).
+fn cookie_mode(state: &AppState) -> bool {
+    state.jwt.locations().contains(&Location::Cookies)
+}
+
+/// What a logout ends, after the token was accepted.
+async fn end_sessions(
+    state: &AppState,
+    client: &ClientInfo,
+    claims: &Claims<Session>,
     params: Result<Query<LogoutParams>, QueryRejection>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let Query(params) = params.map_err(|_| ApiError::BadRequest("scope must be local, global or others".into()))?;
@@ -233,7 +267,7 @@ async fn logout(
         state.revoked(revoked);
     }
     if params.scope != Scope::Others {
-        end_session(&state, &claims, "logout").await?;
+        end_session(state, claims, "logout").await?;
         ended = ended.max(1);
     }
     let scope = match params.scope {
@@ -243,7 +277,7 @@ async fn logout(
     };
     tracing::info!(username = ?claims.sub, client = %client, scope, "logout");
     let detail = json!({ "scope": scope, "sessions_ended": ended });
-    state.audit(AuditKind::Logout, Some(&claims.sub), &client, Some(claims.sid), Some(detail)).await;
+    state.audit(AuditKind::Logout, Some(&claims.sub), client, Some(claims.sid), Some(detail)).await;
     Ok(axum::Json(match params.scope {
         Scope::Local => json!({ "msg": "Token revoked" }),
         Scope::Global | Scope::Others => json!({ "msg": "Token revoked", "sessions_ended": ended }),
@@ -271,15 +305,25 @@ async fn end_session(state: &AppState, claims: &Claims<Session>, reason: &str) -
     Ok(())
 }
 
-/// A token response (RFC 6749 §5.1): never cached.
-fn token_response(state: &AppState, access_token: String, refresh_token: String) -> Response {
-    let body = json!({
-        "access_token": access_token,
-        "refresh_token": refresh_token,
-        "token_type": "Bearer",
-        "expires_in": state.tokens().settings().access_ttl.as_secs(),
-    });
-    let mut response = axum::Json(body).into_response();
+/// A token response (RFC 6749 §5.1): never cached. In cookie mode it also sets the token
+/// cookies and their CSRF cookies (`Max-Age` each token's remaining lifetime); with cookies as
+/// the only location the body carries no token at all, so the page's script never sees one.
+fn token_response(state: &AppState, access: &Signed<Session>, refresh: &Signed<Session>) -> Response {
+    let expires_in = state.tokens().settings().access_ttl.as_secs();
+    let headers_too = state.jwt.locations().contains(&Location::Headers);
+    let body = if headers_too {
+        json!({
+            "access_token": access.token,
+            "refresh_token": refresh.token,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+        })
+    } else {
+        json!({ "msg": "The tokens are in cookies", "expires_in": expires_in })
+    };
+    let cookies: Option<SetCookies> =
+        cookie_mode(state).then(|| state.jwt.access_cookies(access).and(state.jwt.refresh_cookies(refresh)));
+    let mut response = (cookies, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

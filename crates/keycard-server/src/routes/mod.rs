@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod demo;
 mod health;
 mod user;
 mod well_known;
@@ -18,6 +19,7 @@ pub use user::{UserView, rfc3339};
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
+        .merge(demo::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(health::router())

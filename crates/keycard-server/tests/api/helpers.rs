@@ -339,6 +339,35 @@ impl Drop for Process {
     }
 }
 
+/// Runs `keycard serve` in `dir` with `envs` (port 0, no `KEYCARD_JWT_SECRET` unless given),
+/// expecting it to exit by itself (a configuration it refuses); kills it and panics if it is
+/// still running after `limit`.
+pub fn serve_until_exit(dir: &Path, envs: &[(&str, &str)], limit: Duration) -> std::process::Output {
+    let mut command = Command::new(keycard_bin());
+    command
+        .arg("serve")
+        .current_dir(dir)
+        .env_remove("KEYCARD_JWT_SECRET")
+        .env("KEYCARD_BIND", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("keycard serve {envs:?} is still running after {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// Runs `keycard ARGS` to completion with `stdin` piped in.
 pub fn run_cli(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> std::process::Output {
     use std::io::Write;

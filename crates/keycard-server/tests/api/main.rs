@@ -8,6 +8,7 @@ mod admin;
 mod attacks;
 mod cli;
 mod connections;
+mod cookies;
 mod faults;
 mod health;
 mod helpers;
