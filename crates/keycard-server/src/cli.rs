@@ -170,6 +170,11 @@ pub struct ServeArgs {
     /// every request. Only used with asymmetric algorithms; 0 turns it off.
     #[arg(long, env = "KEYCARD_VERIFIED_TOKEN_CACHE", default_value_t = 100_000)]
     pub verified_token_cache: u64,
+    /// Bearer credentials of the resource servers allowed to call POST /introspect and to manage
+    /// and poll Shared Signals streams (comma separated, each at least 24 characters, e.g.
+    /// `openssl rand -hex 32`). Unset: those endpoints are 404.
+    #[arg(long, env = "KEYCARD_RESOURCE_SERVER_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub resource_server_tokens: Vec<String>,
 }
 
 /// The signing algorithm, shared by `keycard serve` and `keycard keys`.
@@ -392,6 +397,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             key_rotation: args.key_rotation.0,
             verified_token_cache: args.verified_token_cache,
         },
+        resource_server_tokens: args
+            .resource_server_tokens
+            .into_iter()
+            .filter(|t| !t.trim().is_empty())
+            .map(secrecy::SecretString::from)
+            .collect(),
     };
     tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
     let app = Application::build(settings).await?;

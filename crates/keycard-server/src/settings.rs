@@ -71,6 +71,9 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// Signing algorithm, issuer, audience and the asymmetric keys' storage and rotation.
     pub signing: SigningSettings,
+    /// `KEYCARD_RESOURCE_SERVER_TOKENS`: the bearer credentials of the resource servers allowed
+    /// to use introspection and the Shared Signals streams (none: those endpoints are 404).
+    pub resource_server_tokens: Vec<SecretString>,
 }
 
 /// How tokens are signed (issue 13): the algorithm, where keycard is reachable and, for
@@ -202,6 +205,7 @@ impl Settings {
             tls: None,
             connections: ConnectionLimits::default(),
             signing: SigningSettings::default(),
+            resource_server_tokens: Vec::new(),
         }
     }
 }
