@@ -21,4 +21,5 @@ mod proxy;
 mod refresh;
 mod register;
 mod signing_keys;
+mod ssf;
 mod storage_full;
