@@ -142,6 +142,10 @@ macro_rules! stream_select {
     };
 }
 
+/// Acknowledgements inserted by one statement (2 parameters each, well under both backends'
+/// limits).
+const ACK_ROWS_PER_STATEMENT: usize = 500;
+
 /// Session revocations of `$1` not yet acknowledged, in `seq` order, at most `$2`.
 const PENDING_SESSIONS_SQL: &str = "SELECT r.seq, CAST(s.id AS TEXT) AS sid, u.username, r.revoked_at, s.revoked_reason
      FROM revocations r
@@ -207,7 +211,7 @@ where
 
 /// The same SSF methods for each backend: the SQL is shared.
 macro_rules! ssf_backend {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
         impl $store {
             /// See [`crate::Store::create_stream`].
             pub async fn create_stream(&self, new: &NewStream<'_>) -> Result<Stream, StoreError> {
@@ -365,16 +369,15 @@ macro_rules! ssf_backend {
                 let id = stream.to_string();
                 let mut tx = self.begin().await?;
                 let result = async {
-                    for seq in seqs {
-                        sqlx::query(
-                            "INSERT INTO ssf_acks (stream_id, seq)
-                             SELECT id, $2 FROM ssf_streams WHERE id = $1 AND $2 > acked_through
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .bind(&id)
-                        .bind(seq)
-                        .execute(tx.conn())
-                        .await?;
+                    // Many rows a statement (a poll may acknowledge thousands); those at or
+                    // below `acked_through` are deleted by the compaction below.
+                    for chunk in seqs.chunks(ACK_ROWS_PER_STATEMENT) {
+                        let mut insert = sqlx::QueryBuilder::<$db>::new("INSERT INTO ssf_acks (stream_id, seq) ");
+                        insert.push_values(chunk, |mut row, seq| {
+                            row.push_bind(id.clone()).push_bind(*seq);
+                        });
+                        insert.push(" ON CONFLICT DO NOTHING");
+                        insert.build().execute(tx.conn()).await?;
                     }
                     for verification in verifications {
                         sqlx::query("DELETE FROM ssf_verifications WHERE id = $1 AND stream_id = $2")
@@ -455,5 +458,5 @@ macro_rules! ssf_backend {
     };
 }
 
-ssf_backend!(SqliteStore);
-ssf_backend!(PgStore);
+ssf_backend!(SqliteStore, sqlx::Sqlite);
+ssf_backend!(PgStore, sqlx::Postgres);

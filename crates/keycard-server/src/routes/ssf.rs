@@ -31,6 +31,8 @@ const DEFAULT_EVENTS: i64 = 100;
 const LONG_POLL: Duration = Duration::from_secs(25);
 /// Most acknowledgements one poll may carry.
 const MAX_ACKS: usize = 10_000;
+/// The largest poll request body, bytes (the other routes take 16 KiB).
+const POLL_BODY_LIMIT: usize = 1 << 20;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,7 +43,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/ssf/status", get(read_status).post(update_status))
         .route("/ssf/verify", post(verify))
-        .route("/ssf/poll/{stream_id}", post(poll))
+        // A poll acknowledges up to 10,000 SETs by jti (about 50 bytes each).
+        .route("/ssf/poll/{stream_id}", post(poll).layer(axum::extract::DefaultBodyLimit::max(POLL_BODY_LIMIT)))
         .route("/introspect", post(introspect))
 }
 
