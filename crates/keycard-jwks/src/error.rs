@@ -106,6 +106,10 @@ pub enum JwksError {
         /// How many keys were skipped.
         skipped: usize,
     },
+    /// The Shared Signals transmitter is missing, misconfigured or answered something that is
+    /// not SSF (see [`RevocationFeed`](crate::RevocationFeed)).
+    #[error("Shared Signals: {0}")]
+    Ssf(String),
 }
 
 impl JwksError {

@@ -54,11 +54,16 @@ mod axum;
 mod claims;
 mod error;
 mod fetch;
+mod ssf;
 mod verifier;
 
 pub use claims::{OidcClaims, claim, claim_contains, claim_contains_all, claim_contains_any};
 pub use error::JwksError;
 pub use fetch::MAX_BODY_LEN;
+pub use ssf::{
+    DEFAULT_MAX_STALENESS, DEFAULT_REVOCATION_LIFETIME, POLL_TIMEOUT, RevocationFeed, RevocationFeedBuilder,
+    SESSION_REVOKED, SessionClaims, StaleFeed, WhenStale,
+};
 pub use verifier::{
     DEFAULT_CACHE_CAPACITY, DEFAULT_HTTP_TIMEOUT, DEFAULT_MIN_REFETCH_INTERVAL, JwksVerifier, JwksVerifierBuilder,
 };

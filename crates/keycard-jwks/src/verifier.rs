@@ -413,7 +413,7 @@ fn filter_algorithms(body: &[u8], allowed: &[Algorithm]) -> Option<(Vec<u8>, Vec
 }
 
 /// `e` and its sources, `: `-separated, for one log line.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

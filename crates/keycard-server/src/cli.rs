@@ -189,6 +189,11 @@ pub struct ServeArgs {
     #[arg(long = "cookie-samesite", env = "KEYCARD_COOKIE_SAMESITE", default_value = "Lax",
           value_parser = settings::parse_same_site)]
     pub cookie_same_site: keycard_axum::SameSite,
+    /// Bearer credentials of the resource servers allowed to call POST /introspect and to manage
+    /// and poll Shared Signals streams (comma separated, each at least 24 characters, e.g.
+    /// `openssl rand -hex 32`). Unset: those endpoints are 404.
+    #[arg(long, env = "KEYCARD_RESOURCE_SERVER_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub resource_server_tokens: Vec<String>,
 }
 
 /// The signing algorithm, shared by `keycard serve` and `keycard keys`.
@@ -417,6 +422,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cookie_secure: args.cookie_secure,
             cookie_same_site: args.cookie_same_site,
         },
+        resource_server_tokens: args
+            .resource_server_tokens
+            .into_iter()
+            .filter(|t| !t.trim().is_empty())
+            .map(secrecy::SecretString::from)
+            .collect(),
     };
     settings.transport.validate().map_err(anyhow::Error::msg)?;
     if settings.transport.locations.cookies() && !settings.transport.cookie_secure {

@@ -47,6 +47,9 @@ pub enum ApiError {
         /// The message.
         msg: &'static str,
     },
+    /// 401: a resource-server endpoint without a valid receiver credential.
+    #[error("A valid resource-server credential is required (Authorization: Bearer ...)")]
+    ReceiverUnauthorized,
     /// 401: the current password given to a password change is wrong.
     #[error("Current password is incorrect")]
     WrongCurrentPassword,
@@ -64,7 +67,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Auth(e) => e.status(),
-            ApiError::BadCredentials | ApiError::WrongCurrentPassword => StatusCode::UNAUTHORIZED,
+            ApiError::BadCredentials | ApiError::WrongCurrentPassword | ApiError::ReceiverUnauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UserExists | ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -176,6 +181,7 @@ mod tests {
             (ApiError::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE),
             (ApiError::TooManyRequests { retry_after: 3, msg: "slow down" }, StatusCode::TOO_MANY_REQUESTS),
             (ApiError::WrongCurrentPassword, StatusCode::UNAUTHORIZED),
+            (ApiError::ReceiverUnauthorized, StatusCode::UNAUTHORIZED),
             (ApiError::Unavailable(anyhow::anyhow!("db down")), StatusCode::SERVICE_UNAVAILABLE),
             (ApiError::Internal(anyhow::anyhow!("secret detail")), StatusCode::INTERNAL_SERVER_ERROR),
         ];

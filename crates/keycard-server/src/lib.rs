@@ -50,6 +50,7 @@ pub mod security;
 pub mod serve;
 pub mod settings;
 pub mod signing_keys;
+pub mod ssf;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

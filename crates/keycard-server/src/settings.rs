@@ -77,6 +77,9 @@ pub struct Settings {
     pub signing: SigningSettings,
     /// Where tokens travel: bearer headers, and in cookie mode also cookies with CSRF.
     pub transport: Transport,
+    /// `KEYCARD_RESOURCE_SERVER_TOKENS`: the bearer credentials of the resource servers allowed
+    /// to use introspection and the Shared Signals streams (none: those endpoints are 404).
+    pub resource_server_tokens: Vec<SecretString>,
 }
 
 /// How tokens are signed (issue 13): the algorithm, where keycard is reachable and, for
@@ -338,6 +341,7 @@ impl Settings {
             connections: ConnectionLimits::default(),
             signing: SigningSettings::default(),
             transport: Transport::default(),
+            resource_server_tokens: Vec::new(),
         }
     }
 }

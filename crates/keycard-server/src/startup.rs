@@ -51,6 +51,8 @@ struct Signing {
     keys: Keys,
     tokens: TokenSettings,
     discovery: Option<Discovery>,
+    /// The base URL of the endpoints.
+    public_url: String,
     ring: Option<(KeyRing, SigningKeysVersion)>,
 }
 
@@ -67,7 +69,7 @@ impl Signing {
             let secret = settings.jwt_secret.expose_secret().as_bytes();
             let keys = Keys::hmac(algorithm, secret)?;
             let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url, algorithm));
-            return Ok(Self { keys, tokens, discovery, ring: None });
+            return Ok(Self { keys, tokens, discovery, public_url, ring: None });
         }
         if tokens.issuer.is_none() {
             if settings.signing.public_url.is_none() {
@@ -83,7 +85,7 @@ impl Signing {
         let (keys, version) = ring.start(now).await.context("loading the signing keys")?;
         tracing::info!(algorithm = algorithm.as_str(), kids = ?keys.kids(), "signing keys ready");
         let discovery = tokens.issuer.as_deref().map(|issuer| Discovery::new(issuer, &public_url, algorithm));
-        Ok(Self { keys, tokens, discovery, ring: Some((ring, version)) })
+        Ok(Self { keys, tokens, discovery, public_url, ring: Some((ring, version)) })
     }
 }
 
@@ -136,6 +138,25 @@ impl Application {
         let mut signing = Signing::prepare(&settings, &store, addr, clock.now()).await?;
         // Cookie mode: every token carries the double-submit value its CSRF cookie holds.
         signing.tokens.csrf_claim |= settings.transport.locations.cookies();
+        let ssf = if settings.resource_server_tokens.is_empty() {
+            None
+        } else {
+            // SETs are signed with the published asymmetric key only: an HMAC secret is shared.
+            let issuer = (!settings.signing.algorithm.is_symmetric()).then(|| signing.tokens.issuer.clone()).flatten();
+            if issuer.is_none() {
+                tracing::warn!(
+                    "KEYCARD_RESOURCE_SERVER_TOKENS is set with an HMAC algorithm: POST /introspect works, \
+                     Shared Signals need an asymmetric key (KEYCARD_JWT_ALGORITHM=ES256, EdDSA or RS256)"
+                );
+            }
+            let long_poll = settings.request_timeout.saturating_sub(Duration::from_secs(2)).max(Duration::from_secs(1));
+            Some(Arc::new(crate::ssf::Transmitter::new(
+                &settings.resource_server_tokens,
+                issuer,
+                &signing.public_url,
+                long_poll,
+            )?))
+        };
         let tokens = Arc::new(
             Tokens::new(signing.keys, signing.tokens, clock).cache_verified(settings.signing.verified_token_cache),
         );
@@ -161,6 +182,7 @@ impl Application {
             accounts: Arc::new(crate::accounts::AccountCache::new(settings.account_cache_ttl)),
             discovery: signing.discovery,
             metrics,
+            ssf,
         });
         Ok(Self {
             listener,
@@ -317,6 +339,11 @@ async fn purge_loop(state: AppState) {
             Ok(rows) => tracing::debug!(dropped, rows, "purged expired revocations"),
             Err(e) => tracing::warn!(error = ?e, "purging expired revocations failed"),
         }
+        if state.ssf.is_some()
+            && let Err(e) = state.store.purge_ssf(now.saturating_sub(crate::ssf::VERIFICATION_RETENTION)).await
+        {
+            tracing::warn!(error = ?e, "purging old stream events failed");
+        }
     }
 }
 
@@ -337,6 +364,7 @@ async fn poll_revocations(state: AppState, mut cursor: i64, resync: Duration, wa
                 if !revoked.is_empty() {
                     tracing::debug!(count = revoked.len(), "picked up revocations");
                     state.revocations.extend(revoked);
+                    state.events_may_have_arrived();
                     // An account may have been disabled elsewhere.
                     state.accounts.forget_all();
                 }

@@ -65,6 +65,8 @@ pub struct Services {
     pub discovery: Option<crate::signing_keys::Discovery>,
     /// The Prometheus metrics, when `KEYCARD_METRICS_BIND` is set.
     pub metrics: Option<Arc<Metrics>>,
+    /// The Shared Signals transmitter and introspection, when resource servers are configured.
+    pub ssf: Option<Arc<crate::ssf::Transmitter>>,
 }
 
 impl AppState {
@@ -126,12 +128,20 @@ impl AppState {
             return;
         }
         self.revocations.extend(revoked);
+        self.events_may_have_arrived();
         if let Some(redis) = &self.redis {
             let redis = redis.clone();
             // Off the request path: the others' periodic read covers a lost message.
             tokio::spawn(async move {
                 let _ = redis.publish_revocation().await;
             });
+        }
+    }
+
+    /// Wakes the Shared Signals polls waiting for events.
+    pub fn events_may_have_arrived(&self) {
+        if let Some(ssf) = &self.ssf {
+            ssf.wake();
         }
     }
 

@@ -17,6 +17,7 @@ mod error;
 mod model;
 pub mod postgres;
 pub mod sqlite;
+pub mod ssf;
 mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -30,6 +31,7 @@ pub use model::{
     Credentials, KeyState, NewSession, NewSigningKey, NewUser, Revoked, Rotation, SessionInfo, SigningKeysVersion,
     StoredSigningKey, User,
 };
+pub use ssf::{NewStream, Pending, SessionEvent, Stream, StreamStatus, VerificationEvent};
 pub use store::{Backend, PoolStats, Store, StoreOptions, redact_url};
 pub use throttle::{FailureState, ThrottlePolicy};
 

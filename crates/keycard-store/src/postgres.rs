@@ -58,7 +58,7 @@ macro_rules! user_select {
 /// Accounts, sessions and revocations on PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PgStore {
@@ -95,7 +95,7 @@ impl PgStore {
     }
 
     /// Starts a transaction.
-    async fn begin(&self) -> Result<Tx<Postgres>, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<Tx<Postgres>, StoreError> {
         Tx::begin(&self.pool, "BEGIN").await
     }
 

@@ -67,7 +67,7 @@ fn restrict_to_owner(path: &std::path::Path) {
 /// Accounts, sessions and revocations on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -99,7 +99,7 @@ impl SqliteStore {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: the write lock at once, so two writers
     /// never deadlock upgrading a read).
-    async fn begin(&self) -> Result<Tx<Sqlite>, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<Tx<Sqlite>, StoreError> {
         Tx::begin(&self.pool, "BEGIN IMMEDIATE").await
     }
 

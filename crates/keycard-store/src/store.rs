@@ -423,6 +423,77 @@ impl Store {
         on_backend!(self, s => s.revocations_after(cursor))
     }
 
+    /// SSF: makes an enabled stream owned by `new.receiver`, which starts with every event still
+    /// kept (so a receiver that lost its state rebuilds it by making a new stream).
+    /// [`StoreError::Conflict`] when the receiver already has `new.max_per_receiver` streams.
+    pub async fn create_stream(&self, new: &crate::NewStream<'_>) -> Result<crate::Stream, StoreError> {
+        on_backend!(self, write, s => s.create_stream(new))
+    }
+
+    /// SSF: the streams of a receiver, oldest first.
+    pub async fn streams(&self, receiver: &str) -> Result<Vec<crate::Stream>, StoreError> {
+        on_backend!(self, s => s.streams(receiver))
+    }
+
+    /// SSF: stream `id` if `receiver` owns it.
+    pub async fn stream(&self, receiver: &str, id: Uuid) -> Result<Option<crate::Stream>, StoreError> {
+        Ok(self.streams(receiver).await?.into_iter().find(|s| s.id == id))
+    }
+
+    /// SSF: stores a stream's description and requested events; `false` if `stream.receiver`
+    /// does not own such a stream.
+    pub async fn update_stream(&self, stream: &crate::Stream, now: i64) -> Result<bool, StoreError> {
+        on_backend!(self, write, s => s.update_stream(stream, now))
+    }
+
+    /// SSF: deletes a stream with what it holds; `false` if `receiver` owns no such stream.
+    pub async fn delete_stream(&self, receiver: &str, id: Uuid) -> Result<bool, StoreError> {
+        on_backend!(self, write, s => s.delete_stream(receiver, id))
+    }
+
+    /// SSF: sets a stream's status (leaving `disabled` drops what happened meanwhile); `false`
+    /// if `receiver` owns no such stream.
+    pub async fn set_stream_status(
+        &self,
+        receiver: &str,
+        id: Uuid,
+        status: crate::StreamStatus,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, write, s => s.set_stream_status(receiver, id, status, reason, now))
+    }
+
+    /// SSF: queues a verification event on a stream; its id, or `None` if `receiver` owns no
+    /// such stream.
+    pub async fn add_verification(
+        &self,
+        receiver: &str,
+        stream: Uuid,
+        state: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Uuid>, StoreError> {
+        on_backend!(self, write, s => s.add_verification(receiver, stream, state, now))
+    }
+
+    /// SSF: records the receiver's acknowledgements of session events (by `seq`) and of
+    /// verification events (by id), in one transaction. Unknown ones are ignored.
+    pub async fn acknowledge(&self, stream: Uuid, seqs: &[i64], verifications: &[Uuid]) -> Result<(), StoreError> {
+        on_backend!(self, write, s => s.acknowledge(stream, seqs, verifications))
+    }
+
+    /// SSF: up to `max` events not yet acknowledged on a stream: verifications first, then
+    /// session revocations in commit order.
+    pub async fn pending_events(&self, stream: Uuid, max: i64) -> Result<crate::Pending, StoreError> {
+        on_backend!(self, s => s.pending_events(stream, max))
+    }
+
+    /// SSF: forgets verification events made before `verifications_before` and
+    /// acknowledgements of purged events; returns rows deleted.
+    pub async fn purge_ssf(&self, verifications_before: i64) -> Result<u64, StoreError> {
+        on_backend!(self, write, s => s.purge_ssf(verifications_before))
+    }
+
     /// Rotation: retires the active signing key of `key.algorithm` (if any, at `key.now`) and
     /// makes `key` the active one, in one transaction; returns the retired kids. Two rotations at
     /// once (from any number of instances) both succeed, one after the other.

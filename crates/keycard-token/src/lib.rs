@@ -52,5 +52,8 @@ pub use error::{KeyError, TokenError};
 pub use keys::{Algorithm, Jwk, JwkSet, Keys, MIN_HMAC_SECRET_LEN, MIN_RSA_BITS, SigningKey, SkippedKeys};
 pub use revocation::RevocationList;
 pub use source::KeySource;
-pub use tokens::{Decoded, Header, Issue, MAX_TIMESTAMP, MAX_TOKEN_LEN, Signed, TokenSettings, Tokens, unverified_kid};
+pub use tokens::{
+    Decoded, Header, Issue, MAX_TIMESTAMP, MAX_TOKEN_LEN, SECEVENT_TYP, SecurityEvent, Signed, TokenSettings, Tokens,
+    unverified_kid,
+};
 pub use uuid::Uuid;

@@ -903,5 +903,8 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(MAX_TIMESTAMP)
 }
 
+mod events;
+pub use events::{SECEVENT_TYP, SecurityEvent};
+
 #[cfg(test)]
 mod tests;

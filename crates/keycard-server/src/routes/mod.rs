@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod demo;
 mod health;
+mod ssf;
 mod user;
 mod well_known;
 
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(health::router())
         .merge(well_known::router())
+        .merge(ssf::router())
 }
 
 /// 404 for unknown routes, in our format.

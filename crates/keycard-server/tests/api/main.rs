@@ -22,5 +22,7 @@ mod protected;
 mod proxy;
 mod refresh;
 mod register;
+mod resource_server;
 mod signing_keys;
+mod ssf;
 mod storage_full;
