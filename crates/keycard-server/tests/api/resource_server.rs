@@ -17,7 +17,7 @@ use crate::helpers::*;
 
 #[allow(dead_code)]
 #[path = "../../../keycard-jwks/examples/resource_server.rs"]
-mod resource_server;
+mod example;
 
 const CREDENTIAL: &str = "resource-server-example-credential-0123456789";
 
@@ -42,8 +42,8 @@ async fn spawn_keycard() -> TestApp {
     .await
 }
 
-fn example_settings(keycard: &TestApp, staleness: &str) -> resource_server::Settings {
-    resource_server::Settings::from_vars(|name| match name {
+fn example_settings(keycard: &TestApp, staleness: &str) -> example::Settings {
+    example::Settings::from_vars(|name| match name {
         "KEYCARD_ISSUER_URL" => Some(keycard.address.clone()),
         "KEYCARD_SSF_TOKEN" => Some(CREDENTIAL.into()),
         "KEYCARD_STALENESS" => Some(staleness.into()),
@@ -68,7 +68,7 @@ async fn status_within(app: &axum::Router, token: &str, want: StatusCode, limit:
 #[tokio::test]
 async fn a_logout_at_keycard_is_refused_by_the_resource_server_within_milliseconds() {
     let keycard = spawn_keycard().await;
-    let example = resource_server::app(&example_settings(&keycard, "30")).await.unwrap();
+    let example = example::app(&example_settings(&keycard, "30")).await.unwrap();
     let alice = keycard.user_with_tokens("alice").await;
     assert_eq!(call(&example, &alice.access).await, (StatusCode::OK, json!({ "logged_in_as": "alice" })));
     let (status, _) = call(&example, &alice.refresh).await;
@@ -94,7 +94,7 @@ async fn a_logout_at_keycard_is_refused_by_the_resource_server_within_millisecon
 async fn both_sides_restart_and_nothing_revoked_meanwhile_is_forgotten() {
     let keycard = spawn_keycard().await;
     let settings = example_settings(&keycard, "1");
-    let example = resource_server::app(&settings).await.unwrap();
+    let example = example::app(&settings).await.unwrap();
     let bob = keycard.user_with_tokens("bob").await;
     let carol = keycard.user_with_tokens("carol").await;
     assert_eq!(call(&example, &bob.access).await.0, StatusCode::OK);
@@ -116,7 +116,7 @@ async fn both_sides_restart_and_nothing_revoked_meanwhile_is_forgotten() {
     // The resource server restarts: its new stream starts with every kept event.
     assert_eq!(keycard.logout(&carol.access).await.status(), StatusCode::OK);
     drop(example);
-    let example = resource_server::app(&settings).await.unwrap();
+    let example = example::app(&settings).await.unwrap();
     assert_eq!(call(&example, &carol.access).await.0, StatusCode::UNAUTHORIZED, "caught up before the first request");
     assert_eq!(call(&example, &bob.access).await.0, StatusCode::UNAUTHORIZED);
 }
@@ -126,7 +126,7 @@ async fn failing_open_keeps_answering_and_a_wrong_credential_is_refused_at_start
     let mut keycard = spawn_keycard().await;
     let verifier = JwksVerifier::builder().issuer(&keycard.address).no_audience().build().await.unwrap();
     let wrong = RevocationFeed::builder(&verifier, "not-the-credential-0123456789abcdef").start().await;
-    let error = wrong.err().expect("refused");
+    let error = wrong.expect_err("refused");
     assert!(error.to_string().contains("401"), "{error}");
 
     let feed = RevocationFeed::builder(&verifier, CREDENTIAL)
