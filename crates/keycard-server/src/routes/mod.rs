@@ -7,6 +7,7 @@ mod user;
 mod well_known;
 
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -14,14 +15,26 @@ use crate::state::AppState;
 pub use admin::{AuditView, parse_since};
 pub use user::{UserView, rfc3339};
 
-/// Every route of keycard.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every route of keycard, each with its OpenAPI description: the document's paths are these
+/// routes, so none can be served undescribed.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(auth::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(health::router())
         .merge(well_known::router())
+}
+
+/// The OpenAPI document of [`api`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// Every route of keycard, and its description at `/openapi.json` and `/docs`.
+pub fn router() -> Router<AppState> {
+    let (router, document) = api().split_for_parts();
+    router.merge(crate::openapi::router(document))
 }
 
 /// 404 for unknown routes, in our format.

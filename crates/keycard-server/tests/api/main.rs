@@ -14,6 +14,7 @@ mod helpers;
 mod login;
 mod logout;
 mod multi_instance;
+mod openapi;
 mod oidc_issuer;
 mod process;
 mod protected;

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""keycard against its own OpenAPI document (README.md beside this file).
+
+    .venv/bin/python run.py --server-bin target/debug/keycard [--max-examples N] [--seed N]
+
+1. starts the real `keycard serve` on a free port with a fresh SQLite database in a temp folder
+   (cheap Argon2, no per-address rate limit, an issuer so discovery answers), after creating an
+   admin account with `keycard user add NAME --role admin`;
+2. fetches /openapi.json and validates it (openapi-spec-validator, OpenAPI 3.1);
+3. runs schemathesis against the live server with the checks not_a_server_error,
+   status_code_conformance, content_type_conformance and response_schema_conformance; tokens
+   come from POST /login as the admin (schemathesis' dynamic auth, one per security scheme:
+   the access token for `access_token` routes, the refresh token for `refresh_token`), fetched
+   again whenever a request is answered 401 (a fuzzed logout revokes them);
+4. fails on any finding, if schemathesis tested fewer operations than the document has, if the
+   server died, or if its log shows a panic or an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VENV_BIN = os.path.join(HERE, ".venv", "bin")
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+
+def fail(message: str) -> None:
+    print(f"FATAL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, body: dict | None = None, token: str | None = None) -> tuple[int, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def wait_ready(base: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            fail(f"keycard exited with {proc.returncode} before it was ready")
+        try:
+            if http("GET", base + "/readyz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    fail(f"keycard was not ready within {timeout} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server-bin", required=True, help="the keycard binary")
+    parser.add_argument("--max-examples", type=int, default=40, help="schemathesis cases per operation and phase")
+    parser.add_argument("--seed", type=int, default=None, help="schemathesis seed (default: random, printed)")
+    parser.add_argument("--workers", default="2", help="schemathesis workers")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (database, logs, report)")
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+
+    work = tempfile.mkdtemp(prefix="keycard-openapi-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    username = f"openapi-admin-{secrets.token_hex(6)}"
+    password = f"openapi {secrets.token_hex(12)}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYCARD_")}
+    env.update({
+        "KEYCARD_BIND": f"127.0.0.1:{port}",
+        "KEYCARD_DATABASE_URL": f"sqlite://{work}/keycard.db",
+        "KEYCARD_SECRET_FILE": os.path.join(work, "keycard.secret"),
+        "KEYCARD_ISSUER": base,
+        "KEYCARD_RATE_LIMIT": "0",
+        "KEYCARD_ARGON2_MEMORY_KIB": "1024",
+        "KEYCARD_ARGON2_ITERATIONS": "1",
+        "RUST_LOG": env.get("RUST_LOG", "info"),
+    })
+    log_path = os.path.join(work, "keycard.log")
+    proc = None
+    try:
+        add = subprocess.run([args.server_bin, "user", "add", username, "--role", "admin"], input=password + "\n",
+                             cwd=work, env=env, capture_output=True, text=True, timeout=60)
+        if add.returncode != 0:
+            fail(f"keycard user add failed: {add.stderr}")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([args.server_bin, "serve"], cwd=work, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_ready(base, proc, 60)
+        print(f"keycard serving on {base} (data in {work})")
+
+        status, document = http("GET", base + "/openapi.json")
+        if status != 200 or not isinstance(document, dict):
+            fail(f"GET /openapi.json answered {status}")
+        if not str(document.get("openapi", "")).startswith("3.1."):
+            fail(f"the document is OpenAPI {document.get('openapi')!r}, not 3.1")
+        from openapi_spec_validator import validate
+        from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+        try:
+            validate(document)
+        except OpenAPIValidationError as e:
+            fail(f"openapi-spec-validator refuses the document: {e}")
+        operations = sum(
+            1 for item in document["paths"].values() for method in item
+            if method in ("get", "put", "post", "delete", "patch", "options", "head", "trace")
+        )
+        print(f"the document is valid OpenAPI {document['openapi']} ({operations} operations)")
+
+        status, pair = http("POST", base + "/login", {"username": username, "password": password})
+        if status != 200:
+            fail(f"the seeded admin cannot log in: {status} {pair}")
+
+        config = os.path.join(work, "schemathesis.toml")
+        with open(config, "w") as f:
+            for scheme, pointer in (("access_token", "/access_token"), ("refresh_token", "/refresh_token")):
+                f.write(f"[auth.dynamic.openapi.{scheme}]\n"
+                        'path = "/login"\n'
+                        'payload = { username = "${KC_OPENAPI_USERNAME}", password = "${KC_OPENAPI_PASSWORD}" }\n'
+                        f'extract_selector = "{pointer}"\n\n')
+        report_dir = os.path.join(work, "report")
+        st_env = dict(os.environ, KC_OPENAPI_USERNAME=username, KC_OPENAPI_PASSWORD=password)
+        command = [
+            os.path.join(VENV_BIN, "st"), "--config-file", config, "--no-color", "run", base + "/openapi.json",
+            "--checks", CHECKS, "--max-examples", str(args.max_examples), "--seed", str(seed),
+            "--workers", args.workers, "--generation-database", "none", "--request-timeout", "10",
+            "--report", "junit", "--report-dir", report_dir,
+        ]
+        print(f"schemathesis seed {seed}: {' '.join(command)}", flush=True)
+        result = subprocess.run(command, env=st_env, cwd=work)
+
+        alive = proc.poll() is None
+        with open(log_path) as f:
+            server_log = f.read()
+        bad_lines = [line for line in server_log.splitlines() if "panicked" in line or "internal error" in line]
+        problems = []
+        if result.returncode != 0:
+            problems.append(f"schemathesis failed (exit {result.returncode}): see its findings above")
+        if not alive:
+            problems.append(f"keycard died during the run (exit {proc.returncode})")
+        if bad_lines:
+            problems.append("keycard logged panics or internal errors:\n  " + "\n  ".join(bad_lines[:20]))
+        tested = tested_operations(os.path.join(report_dir, "junit.xml"))
+        if tested is not None and tested < operations:
+            problems.append(f"schemathesis tested {tested} of the {operations} operations")
+        if problems:
+            print("---- keycard log (last 60 lines)", file=sys.stderr)
+            print("\n".join(server_log.splitlines()[-60:]), file=sys.stderr)
+            fail("\n".join(problems) + f"\n(reproduce with --seed {seed})")
+        print(f"1 passed, 0 failed: schemathesis found nothing in {tested} operations (seed {seed})")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def tested_operations(junit_path: str) -> int | None:
+    """The number of operations in the JUnit report (one test case each), or None without one."""
+    if not os.path.exists(junit_path):
+        return None
+    import xml.etree.ElementTree as ET
+    return len(ET.parse(junit_path).getroot().findall(".//testcase"))
+
+
+if __name__ == "__main__":
+    main()
