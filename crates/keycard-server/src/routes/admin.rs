@@ -190,7 +190,8 @@ struct AuditParams {
     kind: Option<String>,
     /// Only events at or after this time: seconds since the epoch or RFC 3339.
     since: Option<String>,
-    /// At most this many events (default 100, at most 1000).
+    /// At most this many events (default 100; more than 1000 counts as 1000, 0 as 1).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     limit: Option<u32>,
 }
 
