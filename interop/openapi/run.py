@@ -8,12 +8,16 @@
    admin account with `keycard user add NAME --role admin`;
 2. fetches /openapi.json and validates it (openapi-spec-validator, OpenAPI 3.1);
 3. runs schemathesis against the live server with the checks not_a_server_error,
-   status_code_conformance, content_type_conformance and response_schema_conformance; tokens
+   status_code_conformance, content_type_conformance and response_schema_conformance, and also
+   negative_data_rejection, unsupported_method, ignored_auth and response_headers_conformance
+   (KC_OPENAPI_CHECKS overrides the list); tokens
    come from POST /login as the admin (schemathesis' dynamic auth, one per security scheme:
    the access token for `access_token` routes, the refresh token for `refresh_token`), fetched
    again whenever a request is answered 401 (a fuzzed logout revokes them);
 4. fails on any finding, if schemathesis tested fewer operations than the document has, if the
-   server died, or if its log shows a panic or an internal error.
+   server died, or if its log shows a panic or an internal error;
+5. selftest: three broken copies of the document (an undescribed 401, a wrong body type, an
+   undescribed content type) must each make schemathesis fail against the same server.
 """
 
 from __future__ import annotations
@@ -33,7 +37,13 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_BIN = os.path.join(HERE, ".venv", "bin")
-CHECKS = os.environ.get("KC_OPENAPI_CHECKS", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance")
+# The four the issue names, then: invalid input is refused (the described validation is what the
+# server does), other methods answer 405, protected routes refuse missing or bad credentials,
+# described headers are sent as described.
+CHECKS = os.environ.get("KC_OPENAPI_CHECKS", ",".join([
+    "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance",
+    "negative_data_rejection", "unsupported_method", "ignored_auth", "response_headers_conformance",
+]))
 
 
 def fail(message: str) -> None:
@@ -82,6 +92,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None, help="schemathesis seed (default: random, printed)")
     parser.add_argument("--workers", default="2", help="schemathesis workers")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (database, logs, report)")
+    parser.add_argument("--no-selftest", action="store_true",
+                        help="skip checking that schemathesis fails on broken copies of the document")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
 
@@ -154,6 +166,8 @@ def main() -> None:
         ]
         print(f"schemathesis seed {seed}: {' '.join(command)}", flush=True)
         result = subprocess.run(command, env=st_env, cwd=work)
+        if not args.no_selftest:
+            selftest(document, work, base, config, st_env)
 
         alive = proc.poll() is None
         with open(log_path) as f:
@@ -188,6 +202,38 @@ def main() -> None:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+# The harness must be able to fail: each broken copy of the document must make schemathesis fail
+# against the same live server (a status the copy does not describe; a body it describes wrongly).
+SELFTESTS = (
+    ("an undescribed 401", "/protected", "status_code_conformance",
+     lambda d: d["paths"]["/protected"]["get"]["responses"].pop("401")),
+    ("a body described with a wrong type", "/healthz", "response_schema_conformance",
+     lambda d: d["components"]["schemas"]["Health"]["properties"].update(status={"type": "integer"})),
+    ("an undescribed error body type", "/register", "content_type_conformance",
+     lambda d: d["paths"]["/register"]["post"]["responses"].update(
+         {"415": {"description": "x", "content": {"text/plain": {"schema": {"type": "string"}}}}})),
+)
+
+
+def selftest(document: dict, work: str, base: str, config: str, st_env: dict) -> None:
+    for name, path, check, tamper in SELFTESTS:
+        broken = json.loads(json.dumps(document))
+        tamper(broken)
+        location = os.path.join(work, "broken.json")
+        with open(location, "w") as f:
+            json.dump(broken, f)
+        command = [
+            os.path.join(VENV_BIN, "st"), "--config-file", config, "--no-color", "run", location, "--url", base,
+            "--include-path", path, "--checks", check, "--max-examples", "10", "--seed", "1",
+            "--generation-database", "none", "--phases", "coverage,fuzzing",
+        ]
+        result = subprocess.run(command, env=st_env, cwd=work, capture_output=True, text=True)
+        if result.returncode == 0:
+            print(result.stdout[-3000:], file=sys.stderr)
+            fail(f"selftest: schemathesis did not notice {name} ({check} on {path}): the harness is broken")
+        print(f"selftest: schemathesis notices {name} ({check} on {path})")
 
 
 def tested_operations(junit_path: str) -> int | None:

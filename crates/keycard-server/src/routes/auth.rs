@@ -41,8 +41,9 @@ struct RegisterRequest {
     /// symbols, invisible or format characters); unique regardless of case and width.
     #[schema(min_length = 1, max_length = 64, example = "alice")]
     username: String,
-    /// 8 to 128 characters, not a common or easily guessed one, not the username.
-    #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
+    /// 8 to 128 characters once NFKC-normalised (so no JSON Schema length can say it exactly),
+    /// not a common or easily guessed one, not the username.
+    #[schema(example = "correct horse battery")]
     password: String,
     /// An email address, or null.
     #[serde(default)]

@@ -1,11 +1,11 @@
 //! The caller's own account: profile, sessions, password.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use keycard_axum::{AuthError, FreshJwt, Jwt};
 use keycard_store::{AuditKind, Password, SessionInfo, User, UserStatus, Username};
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,8 @@ use crate::auth::Session;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::openapi::{
-    AccessTokenRefused, ErrorBody, FreshTokenRefused, JsonBodyErrors, LoggedInAs, Message, PasswordChanged, RateLimited,
-    Unavailable,
+    AccessTokenRefused, ErrorBody, FreshTokenRefused, JsonBodyErrors, LoggedInAs, Message, PasswordChanged,
+    RateLimited, Unavailable,
 };
 use crate::security::check_new_password;
 use crate::state::AppState;
@@ -219,9 +219,8 @@ async fn end_session(
 struct ChangePassword {
     /// The account's password now.
     current_password: String,
-    /// The new password: 8 to 128 characters, not a common or easily guessed one, not the
-    /// username.
-    #[schema(min_length = 8, max_length = 128)]
+    /// The new password: 8 to 128 characters once NFKC-normalised, not a common or easily
+    /// guessed one, not the username.
     new_password: String,
 }
 

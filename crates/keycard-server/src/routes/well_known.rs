@@ -1,10 +1,10 @@
 //! `/.well-known/jwks.json` and `/.well-known/openid-configuration`: how other services find
 //! the public keys that verify keycard's tokens (issue 13).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
