@@ -10,9 +10,10 @@
 # 2. run.py: the real keycard binary PATH on a fresh SQLite database and a free port, an admin
 #    seeded with the CLI, /openapi.json validated, schemathesis with the checks
 #    not_a_server_error, status_code_conformance, content_type_conformance,
-#    response_schema_conformance, negative_data_rejection, unsupported_method, ignored_auth and
-#    response_headers_conformance; any finding fails the step, and so does a harness that cannot
-#    fail (broken copies of the document must be caught).
+#    response_schema_conformance, negative_data_rejection, unsupported_method,
+#    allow_header_conformance, ignored_auth and response_headers_conformance; any finding fails
+#    the step, and so does a harness that cannot fail (broken copies of the document must be
+#    caught).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -9,8 +9,8 @@
 2. fetches /openapi.json and validates it (openapi-spec-validator, OpenAPI 3.1);
 3. runs schemathesis against the live server with the checks not_a_server_error,
    status_code_conformance, content_type_conformance and response_schema_conformance, and also
-   negative_data_rejection, unsupported_method, ignored_auth and response_headers_conformance
-   (KC_OPENAPI_CHECKS overrides the list); tokens
+   negative_data_rejection, unsupported_method, allow_header_conformance, ignored_auth and
+   response_headers_conformance (KC_OPENAPI_CHECKS overrides the list); tokens
    come from POST /login as the admin (schemathesis' dynamic auth, one per security scheme:
    the access token for `access_token` routes, the refresh token for `refresh_token`), fetched
    again whenever a request is answered 401 (a fuzzed logout revokes them);
@@ -42,7 +42,8 @@ VENV_BIN = os.path.join(HERE, ".venv", "bin")
 # described headers are sent as described.
 CHECKS = os.environ.get("KC_OPENAPI_CHECKS", ",".join([
     "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance",
-    "negative_data_rejection", "unsupported_method", "ignored_auth", "response_headers_conformance",
+    "negative_data_rejection", "unsupported_method", "allow_header_conformance", "ignored_auth",
+    "response_headers_conformance",
 ]))
 
 
@@ -88,7 +89,7 @@ def wait_ready(base: str, proc: subprocess.Popen, timeout: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server-bin", required=True, help="the keycard binary")
-    parser.add_argument("--max-examples", type=int, default=40, help="schemathesis cases per operation and phase")
+    parser.add_argument("--max-examples", type=int, default=100, help="schemathesis cases per operation and phase")
     parser.add_argument("--seed", type=int, default=None, help="schemathesis seed (default: random, printed)")
     parser.add_argument("--workers", default="2", help="schemathesis workers")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (database, logs, report)")
