@@ -182,6 +182,11 @@ async fn the_docs_page_and_its_assets_come_from_the_binary() {
         let asset = app.get(&format!("/docs/{}", link.trim_start_matches("./")), None).await;
         assert_eq!(asset.status(), StatusCode::OK, "{link}");
         let body = asset.text().await.unwrap();
+        if link.ends_with(".css") {
+            for external in ["url(http", "url('http", "url(\"http", "url(//", "@import"] {
+                assert!(!body.contains(external), "{link} loads an external resource ({external})");
+            }
+        }
         if link.ends_with("swagger-initializer.js") {
             assert!(body.contains("\"/openapi.json\""), "the UI does not load our document: {body}");
             assert!(body.contains("\"validatorUrl\": \"none\""), "the UI would call an online validator: {body}");
