@@ -60,11 +60,28 @@ pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// The routes serving `document` at [`OPENAPI_PATH`] and the Swagger UI at [`DOCS_PATH`].
-pub fn router(document: utoipa::openapi::OpenApi) -> Router<AppState> {
+/// The routes serving `document` (made [`complete`]) at [`OPENAPI_PATH`] and the Swagger UI at
+/// [`DOCS_PATH`].
+pub fn router(mut document: utoipa::openapi::OpenApi) -> Router<AppState> {
+    complete(&mut document);
     // No online validator badge (it would call out to a third-party site from the browser).
     let config = Config::new([OPENAPI_PATH]).validator_url("none").try_it_out_enabled(true);
     SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, document).config(config).into()
+}
+
+/// Adds what every operation can answer whatever its handler does: 408 past the request timeout
+/// (the edge middleware) and 503 when every connection slot is busy (the connection limits), where
+/// the handler does not already describe a 503.
+pub fn complete(document: &mut utoipa::openapi::OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            for (status, name) in [("408", "RequestTimeout"), ("503", "Overloaded")] {
+                responses.entry(status.to_owned()).or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+            }
+        }
+    }
 }
 
 /// The body of every error answer.
@@ -163,12 +180,13 @@ pub struct Ready {
 /// Not ready: the error body with the reason.
 #[derive(Debug, ToSchema)]
 pub struct NotReady {
-    /// `Service temporarily unavailable`.
+    /// `Service temporarily unavailable` (or `Too many connections`: every connection slot is
+    /// busy, before the check could run).
     pub msg: String,
     /// `sqlite` or `postgres`, when the database answers but refuses writes.
     pub database: Option<String>,
-    /// Why (never a secret).
-    pub reason: String,
+    /// Why (never a secret); absent for `Too many connections`.
+    pub reason: Option<String>,
 }
 
 /// A JSON Web Key Set (RFC 7517 §5): the public keys verifying keycard's tokens; empty with
@@ -290,7 +308,14 @@ shared_responses! {
          attempts for this account): retry after `Retry-After` seconds",
         with_retry_after;
     /// 503 when the database is unreachable, overloaded or refuses writes.
-    Unavailable: "503", "`Service temporarily unavailable`: the database does not answer or refuses writes (a full disk)", std::convert::identity;
+    Unavailable: "503",
+        "`Service temporarily unavailable`: the database does not answer or refuses writes (a full \
+         disk); or `Too many connections` (with `Retry-After`): every connection slot is busy",
+        std::convert::identity;
+    /// 503 from the connection limits, before any handler runs.
+    Overloaded: "503", "`Too many connections`: every connection slot is busy; retry after `Retry-After` seconds", with_retry_after;
+    /// 408 from the edge middleware.
+    RequestTimeout: "408", "The answer took longer than `KEYCARD_REQUEST_TIMEOUT` (default 30 s)", std::convert::identity;
 }
 
 /// The body errors in one list, for `responses(...)`.

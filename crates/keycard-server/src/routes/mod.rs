@@ -26,9 +26,11 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(well_known::router())
 }
 
-/// The OpenAPI document of [`api`].
+/// The OpenAPI document of [`api`], as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut document = api().into_openapi();
+    crate::openapi::complete(&mut document);
+    document
 }
 
 /// Every route of keycard, and its description at `/openapi.json` and `/docs`.
