@@ -10,7 +10,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["settings", "client", "telemetry", "metrics"]),
     ("services", &["accounts", "audit", "auth", "cluster", "password", "security", "signing_keys"]),
     ("state", &["state"]),
-    ("HTTP", &["routes", "extract", "error", "middleware", "serve"]),
+    ("HTTP", &["routes", "extract", "error", "middleware", "serve", "openapi"]),
     ("assembly", &["startup"]),
     ("edge", &["cli"]),
 ];

@@ -16,6 +16,7 @@
 //!  assembly    startup                               Application::build, router(): wires it all
 //!               │
 //!  HTTP        routes ──► extract ──► error          handlers; extractors; ApiError -> response
+//!              routes ──► openapi                    the API description, /openapi.json and /docs
 //!              middleware ──► error    serve         the per-request edge layer; connections
 //!               │
 //!  state       state                                 AppState (+ FromRef): the services, shared
@@ -44,6 +45,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod password;
 pub mod routes;
 pub mod security;

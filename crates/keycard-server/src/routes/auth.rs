@@ -1,11 +1,9 @@
 //! Register, login, refresh with rotation, logout with revocation.
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
 use keycard_axum::{AuthError, AuthRejection, Jwt, Location, RefreshJwt, SetCookies};
 use keycard_store::{AuditKind, Email, Password, Rotation, UserStatus, Username};
 use keycard_token::{Claims, Signed, Uuid};
@@ -14,38 +12,71 @@ use crate::auth::Session;
 use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, Json, LoginEndpoint, RateLimit, RefreshEndpoint, RegisterEndpoint};
+use crate::openapi::{
+    AccessTokenRefused, ErrorBody, JsonBodyErrors, LogoutAnswer, Message, RateLimited, RefreshTokenRefused, TokenPair,
+    Unavailable,
+};
 use crate::security::check_new_password;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/register", post(register))
-        .route("/login", post(login))
-        .route("/token/refresh", post(refresh))
-        .route("/logout", delete(logout))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
 }
 
 /// Unknown fields are refused: a misspelt `emial` must not be silently ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
+    /// 1 to 64 letters, digits and combining marks of any script, or printable ASCII (no spaces,
+    /// symbols, invisible or format characters); unique regardless of case and width.
+    #[schema(min_length = 1, max_length = 64, example = "alice")]
     username: String,
+    /// 8 to 128 characters once NFKC-normalised (so no JSON Schema length can say it exactly),
+    /// not a common or easily guessed one, not the username.
+    #[schema(example = "correct horse battery")]
     password: String,
+    /// An email address, or null.
     #[serde(default)]
+    #[schema(max_length = 254, example = "alice@example.com")]
     email: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
+    /// The username (any case).
+    #[schema(example = "alice")]
     username: String,
+    /// The password.
+    #[schema(example = "correct horse battery")]
     password: String,
 }
 
 /// `POST /register`: creates an account.
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "auth",
+    summary = "Create an account",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Created: `User created successfully`", body = Message),
+        JsonBodyErrors,
+        (status = 409, description = "`User already exists`", body = ErrorBody),
+        RateLimited,
+        Unavailable,
+    ),
+)]
 #[instrument(skip_all)]
 async fn register(
     _limit: RateLimit<RegisterEndpoint>,
@@ -80,6 +111,23 @@ async fn register(
 /// `POST /login`: a fresh token pair in a new session. One answer for unknown user, wrong
 /// password and disabled account, in the same time. Account names with too many recent failures
 /// are answered 429 without checking the password.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "auth",
+    summary = "Log in: a fresh token pair in a new session",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A fresh access token and a refresh token (`Cache-Control: no-store`)", body = TokenPair),
+        JsonBodyErrors,
+        (status = 401, description = "`Bad username or password`: the same answer, in the same time, for an unknown \
+            user, a wrong password and a disabled account", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 409, description = "The account has more roles than a token can carry; an admin must reduce them", body = ErrorBody),
+        RateLimited,
+        Unavailable,
+    ),
+)]
 #[instrument(skip_all)]
 async fn login(
     _limit: RateLimit<LoginEndpoint>,
@@ -148,6 +196,22 @@ pub(crate) fn too_many_failures(wait: i64) -> ApiError {
 
 /// `POST /token/refresh`: rotates the refresh token. Presenting a refresh token that was already
 /// rotated away ends the whole session (reuse detection, RFC 9700 §4.14.2).
+#[utoipa::path(
+    post,
+    path = "/token/refresh",
+    tag = "auth",
+    summary = "Rotate the refresh token: a new token pair in the same session",
+    description = "Needs a **refresh** token. The refresh token sent is spent: presenting it again ends the whole \
+        session (reuse detection, RFC 9700 §4.14.2). Roles and username are read again from the database.",
+    security(("refresh_token" = [])),
+    responses(
+        (status = 200, description = "A new access token and a new refresh token (`Cache-Control: no-store`)", body = TokenPair),
+        RefreshTokenRefused,
+        (status = 409, description = "The account has more roles than a token can carry; an admin must reduce them", body = ErrorBody),
+        RateLimited,
+        Unavailable,
+    ),
+)]
 #[instrument(skip_all, fields(sid = %claims.sid))]
 async fn refresh(
     _limit: RateLimit<RefreshEndpoint>,
@@ -192,7 +256,7 @@ async fn refresh(
 }
 
 /// Which sessions a logout ends.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum Scope {
     /// This session only.
@@ -204,10 +268,14 @@ enum Scope {
     Others,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogoutParams {
+    /// Which sessions end: `local` (this one, the default), `global` (every session of the
+    /// account) or `others` (every one but this).
     #[serde(default)]
+    #[param(inline)]
     scope: Scope,
 }
 
@@ -220,6 +288,20 @@ struct LogoutParams {
 /// including the 401 for an access token that is expired, revoked or otherwise refused: the
 /// browser must not keep cookies that no longer work. The exception is a refused CSRF check:
 /// that request is not shown to come from the application's own page, so it changes nothing.
+#[utoipa::path(
+    delete,
+    path = "/logout",
+    tag = "auth",
+    summary = "Log out: revoke this access token and end its session (or all, or the others)",
+    security(("access_token" = [])),
+    params(LogoutParams),
+    responses(
+        (status = 200, description = "`Token revoked`; `sessions_ended` with `scope=global` or `scope=others`", body = LogoutAnswer),
+        (status = 400, description = "`scope must be local, global or others` (also for any other query parameter)", body = ErrorBody),
+        AccessTokenRefused,
+        Unavailable,
+    ),
+)]
 #[instrument(skip_all, fields(sid = tracing::field::Empty))]
 async fn logout(
     State(state): State<AppState>,

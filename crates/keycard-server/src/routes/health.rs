@@ -1,18 +1,27 @@
 //! Liveness and readiness.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::openapi::{Health, NotReady, Ready};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
 }
 
 /// Liveness: the process serves HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "Liveness: the process serves HTTP",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Health)),
+)]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -23,6 +32,16 @@ async fn healthz() -> Json<Value> {
 /// Whether the database takes writes is what the last write said (a full disk refuses them);
 /// while it refuses them, each check tries one harmless write (at most once a second), so
 /// readiness returns by itself once space does. No write at all while writes succeed.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness: the database answers and takes writes",
+    responses(
+        (status = 200, description = "Ready (Redis is reported when configured, but optional)", body = Ready),
+        (status = 503, description = "Not ready: the database does not answer, or refuses writes (a full disk)", body = NotReady),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let ready = match state.store.ping().await {
         Ok(()) => state.store.check_writes(state.now()).await,

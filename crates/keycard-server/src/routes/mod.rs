@@ -9,6 +9,7 @@ mod user;
 mod well_known;
 
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,9 +17,10 @@ use crate::state::AppState;
 pub use admin::{AuditView, parse_since};
 pub use user::{UserView, rfc3339};
 
-/// Every route of keycard.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every route of keycard, each with its OpenAPI description: the document's paths are these
+/// routes, so none can be served undescribed.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(auth::router())
         .merge(demo::router())
         .merge(user::router())
@@ -26,6 +28,19 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(well_known::router())
         .merge(ssf::router())
+}
+
+/// The OpenAPI document of [`api`], as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = api().into_openapi();
+    crate::openapi::complete(&mut document);
+    document
+}
+
+/// Every route of keycard, and its description at `/openapi.json` and `/docs`.
+pub fn router() -> Router<AppState> {
+    let (router, document) = api().split_for_parts();
+    router.merge(crate::openapi::router(document))
 }
 
 /// 404 for unknown routes, in our format.

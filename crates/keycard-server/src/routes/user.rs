@@ -1,11 +1,11 @@
 //! The caller's own account: profile, sessions, password.
 
+use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
-use axum::{Json, Router};
 use keycard_axum::{AuthError, FreshJwt, Jwt};
 use keycard_store::{AuditKind, Password, SessionInfo, User, UserStatus, Username};
 use serde::{Deserialize, Serialize};
@@ -13,21 +13,28 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::instrument;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Session;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
+use crate::openapi::{
+    AccessTokenRefused, ErrorBody, FreshTokenRefused, JsonBodyErrors, LoggedInAs, Message, PasswordChanged,
+    RateLimited, Unavailable,
+};
 use crate::security::check_new_password;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/user", get(user))
-        .route("/protected", get(protected))
-        .route("/user/sessions", get(sessions))
-        .route("/user/sessions/{id}", delete(end_session))
-        .route("/user/password", put(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(user))
+        .routes(routes!(protected))
+        .routes(routes!(sessions))
+        .routes(routes!(end_session))
+        .routes(routes!(change_password))
 }
 
 /// RFC 3339 text of a Unix time.
@@ -36,17 +43,20 @@ pub fn rfc3339(t: i64) -> String {
 }
 
 /// An account as the API shows it: never the password hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
     /// Username as registered.
     pub username: String,
     /// Email, or null.
     pub email: Option<String>,
     /// `active` or `disabled`.
+    #[schema(value_type = crate::openapi::AccountStatus)]
     pub status: UserStatus,
     /// Granted roles.
     pub roles: Vec<String>,
     /// RFC 3339 creation time.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -70,6 +80,19 @@ async fn account(state: &AppState, sub: &str) -> Result<User, ApiError> {
 
 /// `GET /user`: the caller's account, read from the database or, if read less than
 /// `KEYCARD_ACCOUNT_CACHE_TTL` ago, from memory (see [`crate::accounts`]).
+#[utoipa::path(
+    get,
+    path = "/user",
+    tag = "account",
+    summary = "The caller's account",
+    security(("access_token" = [])),
+    responses(
+        (status = 200, description = "The account (never a password hash)", body = UserView),
+        AccessTokenRefused,
+        (status = 404, description = "`User not found`: the account no longer exists", body = ErrorBody),
+        Unavailable,
+    ),
+)]
 #[instrument(skip_all, fields(sub = ?claims.sub))]
 async fn user(State(state): State<AppState>, Jwt { claims, .. }: Jwt<Session>) -> Result<Response, ApiError> {
     let username = Username::existing(&claims.sub)?;
@@ -89,23 +112,55 @@ fn json_body(body: Bytes) -> Response {
 }
 
 /// `GET /protected`: who the token says you are.
+#[utoipa::path(
+    get,
+    path = "/protected",
+    tag = "account",
+    summary = "Who the access token says you are (no database read)",
+    security(("access_token" = [])),
+    responses((status = 200, description = "The token's subject", body = LoggedInAs), AccessTokenRefused),
+)]
 async fn protected(Jwt { claims, .. }: Jwt<Session>) -> Json<Value> {
     Json(json!({ "logged_in_as": claims.sub }))
 }
 
 /// A live session as listed to its owner.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 struct SessionView {
+    /// The session id (`sid` in its tokens).
     id: Uuid,
+    /// RFC 3339: the login.
+    #[schema(format = DateTime)]
     created_at: String,
+    /// RFC 3339: the last refresh.
+    #[schema(format = DateTime)]
     last_used_at: String,
+    /// RFC 3339: when its refresh token expires.
+    #[schema(format = DateTime)]
     expires_at: String,
+    /// The client address at login, if known.
     client_addr: Option<String>,
+    /// The client's `User-Agent` at login (at most 256 characters), if sent.
     user_agent: Option<String>,
+    /// Whether this is the session of the token asking.
     current: bool,
 }
 
 /// `GET /user/sessions`: the caller's live sessions, newest first.
+#[utoipa::path(
+    get,
+    path = "/user/sessions",
+    tag = "account",
+    summary = "The caller's live sessions, newest first",
+    security(("access_token" = [])),
+    responses(
+        (status = 200, description = "The live sessions", body = Vec<SessionView>),
+        AccessTokenRefused,
+        (status = 404, description = "`User not found`: the account no longer exists", body = ErrorBody),
+        Unavailable,
+    ),
+)]
 async fn sessions(
     State(state): State<AppState>,
     Jwt { claims, .. }: Jwt<Session>,
@@ -125,12 +180,28 @@ async fn sessions(
 }
 
 /// `DELETE /user/sessions/{id}`: ends one of the caller's sessions (404 if not theirs).
+#[utoipa::path(
+    delete,
+    path = "/user/sessions/{id}",
+    tag = "account",
+    summary = "End one of the caller's sessions",
+    security(("access_token" = [])),
+    params(("id" = Uuid, Path, description = "The session id, from `GET /user/sessions`")),
+    responses(
+        (status = 200, description = "`Session revoked`: that session's tokens stop working", body = Message),
+        AccessTokenRefused,
+        (status = 404, description = "`Session not found`: no live session of yours has that id", body = ErrorBody),
+        Unavailable,
+    ),
+)]
 async fn end_session(
     State(state): State<AppState>,
     client: ClientInfo,
     Jwt { claims, .. }: Jwt<Session>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    // A segment that is not UTF-8 once percent-decoded names no session either.
+    let Path(id) = id.map_err(|_| ApiError::NotFound("Session not found"))?;
     let sid = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("Session not found"))?;
     let user = account(&state, &claims.sub).await?;
     let revoked = state
@@ -143,15 +214,34 @@ async fn end_session(
     Ok(Json(json!({ "msg": "Session revoked" })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePassword {
+    /// The account's password now.
     current_password: String,
+    /// The new password: 8 to 128 characters once NFKC-normalised, not a common or easily
+    /// guessed one, not the username.
     new_password: String,
 }
 
 /// `PUT /user/password`: needs a fresh token (from a password login) and the current password;
 /// ends every other session of the account.
+#[utoipa::path(
+    put,
+    path = "/user/password",
+    tag = "account",
+    summary = "Change the password (needs a fresh access token); ends every other session",
+    description = "Needs a **fresh** access token: one from a password login, not from a refresh.",
+    security(("access_token" = [])),
+    request_body = ChangePassword,
+    responses(
+        (status = 200, description = "`Password changed`", body = PasswordChanged),
+        JsonBodyErrors,
+        FreshTokenRefused,
+        RateLimited,
+        Unavailable,
+    ),
+)]
 #[instrument(skip_all, fields(sub = ?claims.sub))]
 async fn change_password(
     State(state): State<AppState>,

@@ -17,6 +17,7 @@ mod logout;
 mod metrics;
 mod multi_instance;
 mod oidc_issuer;
+mod openapi;
 mod process;
 mod protected;
 mod proxy;
