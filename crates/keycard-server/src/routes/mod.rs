@@ -22,12 +22,12 @@ pub use user::{UserView, rfc3339};
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(auth::router())
-        .merge(demo::router())
+        .merge(OpenApiRouter::from(demo::router()))
         .merge(user::router())
         .merge(admin::router())
         .merge(health::router())
         .merge(well_known::router())
-        .merge(ssf::router())
+        .merge(OpenApiRouter::from(ssf::router()))
 }
 
 /// The OpenAPI document of [`api`], as served at `/openapi.json`.
