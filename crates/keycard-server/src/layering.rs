@@ -8,7 +8,7 @@ use std::path::Path;
 /// The layers, lowest first, as in the crate documentation.
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["settings", "client", "telemetry", "metrics"]),
-    ("services", &["accounts", "audit", "auth", "cluster", "password", "security", "signing_keys"]),
+    ("services", &["accounts", "audit", "auth", "cluster", "password", "security", "signing_keys", "ssf"]),
     ("state", &["state"]),
     ("HTTP", &["routes", "extract", "error", "middleware", "serve", "openapi"]),
     ("assembly", &["startup"]),

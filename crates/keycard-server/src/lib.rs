@@ -23,7 +23,7 @@
 //!               │
 //!  services    accounts  audit  cluster              own error types (HashError, RedisError,
 //!              password  security  signing_keys      KeyRingError, StoreError): no AppState,
-//!                                                    no ApiError
+//!              ssf                                   no ApiError; ssf: the Shared Signals transmitter
 //!               │
 //!  foundation  settings ──► client    telemetry      configuration; who is calling; logging;
 //!              metrics                               the Prometheus registry
