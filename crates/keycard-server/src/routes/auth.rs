@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, Json, LoginEndpoint, RateLimit, RefreshEndpoint, RegisterEndpoint};
 use crate::openapi::{
-    AccessTokenRefused, ErrorBody, JsonBodyErrors, LogoutAnswer, Message, RateLimited, RefreshTokenRefused, TokenPair,
+    ErrorBody, JsonBodyErrors, LogoutAnswer, LogoutRefused, Message, RateLimited, RefreshTokenRefused, TokenAnswer,
     Unavailable,
 };
 use crate::security::check_new_password;
@@ -118,7 +118,14 @@ async fn register(
     summary = "Log in: a fresh token pair in a new session",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "A fresh access token and a refresh token (`Cache-Control: no-store`)", body = TokenPair),
+        (status = 200, description = "A fresh access token and a refresh token (`Cache-Control: no-store`); with \
+            `KEYCARD_TOKEN_LOCATIONS=cookies` alone, `{\"msg\": \"The tokens are in cookies\", \"expires_in\": N}`",
+            body = TokenAnswer,
+            headers(("Set-Cookie" = String, description = "In cookie mode (`KEYCARD_TOKEN_LOCATIONS` has `cookies`), four: \
+                `access_token_cookie` and `refresh_token_cookie` (`HttpOnly`; the refresh one on `Path=/token/refresh`), \
+                `csrf_access_token` and `csrf_refresh_token` (readable by the page, for `X-CSRF-TOKEN`); each `Max-Age` \
+                its token's remaining lifetime, `Secure` unless `KEYCARD_COOKIE_SECURE=false`, `SameSite` from \
+                `KEYCARD_COOKIE_SAMESITE` (default `Lax`)"))),
         JsonBodyErrors,
         (status = 401, description = "`Bad username or password`: the same answer, in the same time, for an unknown \
             user, a wrong password and a disabled account", body = ErrorBody,
@@ -205,7 +212,14 @@ pub(crate) fn too_many_failures(wait: i64) -> ApiError {
         session (reuse detection, RFC 9700 §4.14.2). Roles and username are read again from the database.",
     security(("refresh_token" = [])),
     responses(
-        (status = 200, description = "A new access token and a new refresh token (`Cache-Control: no-store`)", body = TokenPair),
+        (status = 200, description = "A new access token and a new refresh token (`Cache-Control: no-store`); with \
+            `KEYCARD_TOKEN_LOCATIONS=cookies` alone, `{\"msg\": \"The tokens are in cookies\", \"expires_in\": N}`",
+            body = TokenAnswer,
+            headers(("Set-Cookie" = String, description = "In cookie mode (`KEYCARD_TOKEN_LOCATIONS` has `cookies`), four: \
+                `access_token_cookie` and `refresh_token_cookie` (`HttpOnly`; the refresh one on `Path=/token/refresh`), \
+                `csrf_access_token` and `csrf_refresh_token` (readable by the page, for `X-CSRF-TOKEN`); each `Max-Age` \
+                its token's remaining lifetime, `Secure` unless `KEYCARD_COOKIE_SECURE=false`, `SameSite` from \
+                `KEYCARD_COOKIE_SAMESITE` (default `Lax`)"))),
         RefreshTokenRefused,
         (status = 409, description = "The account has more roles than a token can carry; an admin must reduce them", body = ErrorBody),
         RateLimited,
@@ -296,9 +310,11 @@ struct LogoutParams {
     security(("access_token" = [])),
     params(LogoutParams),
     responses(
-        (status = 200, description = "`Token revoked`; `sessions_ended` with `scope=global` or `scope=others`", body = LogoutAnswer),
+        (status = 200, description = "`Token revoked`; `sessions_ended` with `scope=global` or `scope=others`", body = LogoutAnswer,
+            headers(("Set-Cookie" = String, description = "In cookie mode: the four cookies expired (`Max-Age=0`, each \
+                on the path it was set on)"))),
         (status = 400, description = "`scope must be local, global or others` (also for any other query parameter)", body = ErrorBody),
-        AccessTokenRefused,
+        LogoutRefused,
         Unavailable,
     ),
 )]

@@ -18,7 +18,8 @@ pub use admin::{AuditView, parse_since};
 pub use user::{UserView, rfc3339};
 
 /// Every route of keycard, each with its OpenAPI description: the document's paths are these
-/// routes, so none can be served undescribed.
+/// routes, so none can be served undescribed, except the demo's static page and assets (and
+/// `/docs`, added by [`router`]), which are no API.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(auth::router())
@@ -27,7 +28,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(health::router())
         .merge(well_known::router())
-        .merge(OpenApiRouter::from(ssf::router()))
+        .merge(ssf::router())
 }
 
 /// The OpenAPI document of [`api`], as served at `/openapi.json`.

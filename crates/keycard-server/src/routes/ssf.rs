@@ -6,20 +6,27 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use axum::Form;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use keycard_store::{NewStream, Stream, StreamStatus};
 use keycard_token::Uuid;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Session;
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::openapi::{
+    BodyTooLarge, ErrorBody, Introspection, NewStreamRequest, NotJson, PollAnswer, ReceiverRefused, SsfConfiguration,
+    StreamConfig, StreamNotFound, StreamReplacementRequest, StreamStatusAnswer, StreamUpdateRequest, StreamsAnswer,
+    Unavailable,
+};
 use crate::ssf::{Acked, EVENTS_SUPPORTED, MAX_STREAMS_PER_RECEIVER, POLL, Transmitter};
 use crate::state::AppState;
 
@@ -34,18 +41,17 @@ const MAX_ACKS: usize = 10_000;
 /// The largest poll request body, bytes (the other routes take 16 KiB).
 const POLL_BODY_LIMIT: usize = 1 << 20;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/ssf-configuration", get(configuration))
-        .route(
-            "/ssf/streams",
-            get(read_streams).post(create_stream).patch(update_stream).put(replace_stream).delete(delete_stream),
-        )
-        .route("/ssf/status", get(read_status).post(update_status))
-        .route("/ssf/verify", post(verify))
-        // A poll acknowledges up to 10,000 SETs by jti (about 50 bytes each).
-        .route("/ssf/poll/{stream_id}", post(poll).layer(axum::extract::DefaultBodyLimit::max(POLL_BODY_LIMIT)))
-        .route("/introspect", post(introspect))
+pub fn router() -> OpenApiRouter<AppState> {
+    // A poll acknowledges up to 10,000 SETs by jti (about 50 bytes each). The layer applies to
+    // the routes of this router only (the poll), inside the application's 16 KiB default.
+    let poll = OpenApiRouter::new().routes(routes!(poll)).layer(axum::extract::DefaultBodyLimit::max(POLL_BODY_LIMIT));
+    OpenApiRouter::new()
+        .routes(routes!(configuration))
+        .routes(routes!(read_streams, create_stream, update_stream, replace_stream, delete_stream))
+        .routes(routes!(read_status, update_status))
+        .routes(routes!(verify))
+        .routes(routes!(introspect))
+        .merge(poll)
 }
 
 /// An authenticated receiver: the hex SHA-256 of its credential.
@@ -82,6 +88,17 @@ fn issuer(transmitter: &Transmitter) -> Result<&str, ApiError> {
 }
 
 /// `GET /.well-known/ssf-configuration` (SSF 1.0 §7).
+#[utoipa::path(
+    get,
+    path = "/.well-known/ssf-configuration",
+    tag = "ssf",
+    summary = "Shared Signals transmitter metadata (SSF 1.0 §7.1)",
+    responses(
+        (status = 200, description = "The transmitter's metadata (`Cache-Control: public, max-age=300`)", body = SsfConfiguration),
+        (status = 404, description = "`Not found`: `KEYCARD_RESOURCE_SERVER_TOKENS` is not set; or `Shared Signals need an \
+            asymmetric signing key (KEYCARD_JWT_ALGORITHM=ES256, EdDSA or RS256)`: the algorithm is HS256", body = ErrorBody),
+    ),
+)]
 async fn configuration(State(state): State<AppState>) -> Result<Response, ApiError> {
     let transmitter = transmitter(&state)?;
     let issuer = issuer(transmitter)?;
@@ -160,6 +177,29 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
 
 /// `POST /ssf/streams`: makes a poll stream (201). It starts with every event still kept, so
 /// a receiver that lost its state catches up by making a new stream.
+#[utoipa::path(
+    post,
+    path = "/ssf/streams",
+    tag = "ssf",
+    summary = "Make a poll stream (SSF 1.0 §8.1.1.1)",
+    description = "The stream starts with every event still kept, so a receiver that lost its state catches up by \
+        making a new stream (and deleting its old one).",
+    security(("receiver_credential" = [])),
+    request_body = NewStreamRequest,
+    responses(
+        (status = 201, description = "The stream, with its poll `endpoint_url`", body = StreamConfig),
+        (status = 400, description = "The body is malformed JSON or a member is mistyped (the msg says which); \
+            `delivery is required: {\"method\": \"urn:ietf:rfc:8936\"}`; `Unsupported delivery method ...`; \
+            `delivery.endpoint_url is the transmitter's to set for poll delivery`; `events_requested: at most 64 \
+            event type URIs` (each 1 to 256 bytes); `description: at most 256 characters`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        (status = 409, description = "`This receiver already has the most streams allowed (16): delete one first`", body = ErrorBody),
+        BodyTooLarge,
+        NotJson,
+        Unavailable,
+    ),
+)]
 async fn create_stream(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -193,6 +233,21 @@ async fn create_stream(
 }
 
 /// `GET /ssf/streams[?stream_id=]`: one stream, or all of this receiver's.
+#[utoipa::path(
+    get,
+    path = "/ssf/streams",
+    tag = "ssf",
+    summary = "Read one stream, or all of this receiver's (SSF 1.0 §8.1.1.2)",
+    security(("receiver_credential" = [])),
+    params(("stream_id" = Option<String>, Query, description = "The stream; without it, every stream of this receiver")),
+    responses(
+        (status = 200, description = "The stream (with `stream_id`), or an array of every stream of this receiver", body = StreamsAnswer),
+        (status = 400, description = "`The only query parameter is stream_id`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        Unavailable,
+    ),
+)]
 async fn read_streams(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -210,6 +265,25 @@ async fn read_streams(
 }
 
 /// `PATCH /ssf/streams`: changes the members given.
+#[utoipa::path(
+    patch,
+    path = "/ssf/streams",
+    tag = "ssf",
+    summary = "Change the members given of a stream (SSF 1.0 §8.1.1.3)",
+    security(("receiver_credential" = [])),
+    request_body = StreamUpdateRequest,
+    responses(
+        (status = 200, description = "The stream as changed", body = StreamConfig),
+        (status = 400, description = "The body is malformed JSON or a member is mistyped (the msg says which); \
+            `stream_id is required`; `Unsupported delivery method ...`; `events_requested: at most 64 event type URIs` \
+            (each 1 to 256 bytes); `description: at most 256 characters`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        BodyTooLarge,
+        NotJson,
+        Unavailable,
+    ),
+)]
 async fn update_stream(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -219,6 +293,25 @@ async fn update_stream(
 }
 
 /// `PUT /ssf/streams`: replaces the receiver-supplied members.
+#[utoipa::path(
+    put,
+    path = "/ssf/streams",
+    tag = "ssf",
+    summary = "Replace the receiver-supplied members of a stream (SSF 1.0 §8.1.1.4)",
+    security(("receiver_credential" = [])),
+    request_body = StreamReplacementRequest,
+    responses(
+        (status = 200, description = "The stream as replaced", body = StreamConfig),
+        (status = 400, description = "The body is malformed JSON or a member is mistyped (the msg says which); \
+            `stream_id is required`; `Unsupported delivery method ...`; `events_requested: at most 64 event type URIs` \
+            (each 1 to 256 bytes); `description: at most 256 characters`; `delivery is required when replacing a stream`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        BodyTooLarge,
+        NotJson,
+        Unavailable,
+    ),
+)]
 async fn replace_stream(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -258,6 +351,21 @@ async fn change_stream(
 }
 
 /// `DELETE /ssf/streams?stream_id=`: 204.
+#[utoipa::path(
+    delete,
+    path = "/ssf/streams",
+    tag = "ssf",
+    summary = "Delete a stream and its pending events (SSF 1.0 §8.1.1.5)",
+    security(("receiver_credential" = [])),
+    params(("stream_id" = String, Query, description = "The stream")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`stream_id is required`; `The only query parameter is stream_id`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        Unavailable,
+    ),
+)]
 async fn delete_stream(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -281,6 +389,21 @@ fn status_body(stream: &Stream) -> Value {
 }
 
 /// `GET /ssf/status?stream_id=`.
+#[utoipa::path(
+    get,
+    path = "/ssf/status",
+    tag = "ssf",
+    summary = "A stream's status (SSF 1.0 §8.1.2.1)",
+    security(("receiver_credential" = [])),
+    params(("stream_id" = String, Query, description = "The stream")),
+    responses(
+        (status = 200, description = "The status", body = StreamStatusAnswer),
+        (status = 400, description = "`stream_id is required`; `The only query parameter is stream_id`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        Unavailable,
+    ),
+)]
 async fn read_status(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -291,16 +414,40 @@ async fn read_status(
     Ok(axum::Json(status_body(&stream)))
 }
 
-#[derive(Deserialize)]
+/// `POST /ssf/status`: a stream's new status.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusRequest {
+    /// The stream.
     stream_id: String,
+    /// `enabled`, `paused` (events held) or `disabled` (events dropped).
+    #[schema(value_type = crate::openapi::StreamState)]
     status: String,
+    /// Why, for the record.
     #[serde(default)]
+    #[schema(max_length = 256)]
     reason: Option<String>,
 }
 
 /// `POST /ssf/status`: `enabled`, `paused` (events held) or `disabled` (events dropped).
+#[utoipa::path(
+    post,
+    path = "/ssf/status",
+    tag = "ssf",
+    summary = "Enable, pause (events held) or disable (events dropped) a stream (SSF 1.0 §8.1.2.2)",
+    security(("receiver_credential" = [])),
+    request_body = StatusRequest,
+    responses(
+        (status = 200, description = "The new status", body = StreamStatusAnswer),
+        (status = 400, description = "The body is malformed JSON, lacks a member, has an unknown or mistyped one (the msg \
+            says which); `status must be enabled, paused or disabled`; `reason: at most 256 characters`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        BodyTooLarge,
+        NotJson,
+        Unavailable,
+    ),
+)]
 async fn update_status(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -320,15 +467,37 @@ async fn update_status(
     Ok(axum::Json(status_body(&stream)))
 }
 
-#[derive(Deserialize)]
+/// `POST /ssf/verify`: asks for a verification event.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyRequest {
+    /// The stream.
     stream_id: String,
+    /// Carried back in the verification SET (at most 256 bytes).
     #[serde(default)]
+    #[schema(max_length = 256)]
     state: Option<String>,
 }
 
 /// `POST /ssf/verify`: queues a verification event carrying `state` on the stream (204).
+#[utoipa::path(
+    post,
+    path = "/ssf/verify",
+    tag = "ssf",
+    summary = "Queue a verification event on a stream (SSF 1.0 §8.1.4.2)",
+    security(("receiver_credential" = [])),
+    request_body = VerifyRequest,
+    responses(
+        (status = 204, description = "Queued: the next poll delivers a verification SET carrying `state`"),
+        (status = 400, description = "The body is malformed JSON, lacks a member, has an unknown or mistyped one (the msg \
+            says which); `state: at most 256 bytes`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        BodyTooLarge,
+        NotJson,
+        Unavailable,
+    ),
+)]
 async fn verify(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -350,21 +519,50 @@ async fn verify(
 }
 
 /// An RFC 8936 §2.4 poll request.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PollRequest {
+    /// The most events to answer (default 100); 0 only acknowledges.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
     max_events: Option<i64>,
+    /// Answer at once, even with no event (default: wait up to 25 s for one).
     #[serde(default)]
     return_immediately: bool,
+    /// The jtis of SETs received and processed: never delivered again (at most 10,000 with `setErrs`).
     #[serde(default)]
     ack: Vec<String>,
+    /// The jtis of SETs the receiver could not process, each with `{"err", "description"}`
+    /// (logged, and not delivered again).
     #[serde(default)]
+    #[schema(value_type = Object)]
     set_errs: BTreeMap<String, Value>,
 }
 
 /// `POST /ssf/poll/{stream_id}` (RFC 8936): records `ack` and `setErrs`, then answers the events
 /// not yet acknowledged, waiting up to 25 s for one unless `returnImmediately`.
+#[utoipa::path(
+    post,
+    path = "/ssf/poll/{stream_id}",
+    tag = "ssf",
+    summary = "Acknowledge events and poll for the next ones (RFC 8936)",
+    description = "Records `ack` and `setErrs`, then answers the events not yet acknowledged, oldest first. Without \
+        `returnImmediately` it waits for one up to 25 s (less under a shorter `KEYCARD_REQUEST_TIMEOUT`). A paused or \
+        disabled stream answers no event. Delivery is at least once: an event comes again until acknowledged.",
+    security(("receiver_credential" = [])),
+    params(("stream_id" = String, Path, description = "The stream")),
+    request_body = PollRequest,
+    responses(
+        (status = 200, description = "The events (`Cache-Control: no-store`)", body = PollAnswer),
+        (status = 400, description = "The body is malformed JSON or a member is mistyped (the msg says which); \
+            `maxEvents must be between 0 and 1000`; `at most 10000 acknowledgements a poll`", body = ErrorBody),
+        ReceiverRefused,
+        StreamNotFound,
+        (status = 413, description = "The body is over 1 MiB", body = ErrorBody),
+        NotJson,
+        Unavailable,
+    ),
+)]
 async fn poll(
     State(state): State<AppState>,
     receiver: Receiver,
@@ -430,9 +628,11 @@ async fn poll(
 }
 
 /// An RFC 7662 §2.1 introspection request (form-encoded).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct IntrospectRequest {
+    /// The token to introspect (an access or a refresh token).
     token: String,
+    /// `access_token` or `refresh_token`; ignored (every token is tried the same way).
     #[serde(default)]
     #[allow(dead_code, reason = "RFC 7662 allows it; every token is tried the same way")]
     token_type_hint: Option<String>,
@@ -440,6 +640,25 @@ struct IntrospectRequest {
 
 /// `POST /introspect` (RFC 7662): `{"active": true, ...claims}` for a valid token that is not
 /// revoked (its `jti` or its session), `{"active": false}` for anything else.
+#[utoipa::path(
+    post,
+    path = "/introspect",
+    tag = "ssf",
+    summary = "Token introspection (RFC 7662)",
+    description = "Works with every algorithm, HS256 included. Revocation is read from memory (kept in step with \
+        the database), so the answer is as fresh as keycard's own checks.",
+    security(("receiver_credential" = [])),
+    request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "`{\"active\": true, ...claims}` for a valid token whose `jti` and session are not \
+            revoked; `{\"active\": false}` for anything else (`Cache-Control: no-store`)", body = Introspection),
+        (status = 400, description = "`Expected a form body with `token` (application/x-www-form-urlencoded)`", body = ErrorBody),
+        ReceiverRefused,
+        (status = 404, description = "`Not found`: `KEYCARD_RESOURCE_SERVER_TOKENS` is not set", body = ErrorBody),
+        BodyTooLarge,
+        (status = 415, description = "The body is not declared as `application/x-www-form-urlencoded`", body = ErrorBody),
+    ),
+)]
 async fn introspect(
     State(state): State<AppState>,
     _receiver: Receiver,
@@ -447,6 +666,7 @@ async fn introspect(
 ) -> Result<Response, ApiError> {
     let Form(request) = form.map_err(|e| match e {
         axum::extract::rejection::FormRejection::InvalidFormContentType(_) => ApiError::UnsupportedMediaType,
+        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest("Expected a form body with `token` (application/x-www-form-urlencoded)".into()),
     })?;
     let body = match state.tokens().decode::<Session>(&request.token) {

@@ -479,6 +479,20 @@ async fn introspection_answers_active_only_for_valid_unrevoked_tokens() {
 }
 
 #[tokio::test]
+async fn an_introspection_body_over_the_limit_is_a_413() {
+    // Arrange: a form body over the 16 KiB limit (it used to be answered 400).
+    let app = spawn_transmitter().await;
+    let token = "a".repeat(20 * 1024);
+
+    // Act
+    let response = form(app.client.post(app.url("/introspect")), &token).bearer_auth(RECEIVER).send().await.unwrap();
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(msg_of(response).await.1, "Request body is too large (limit 16 KiB)");
+}
+
+#[tokio::test]
 async fn a_short_credential_is_refused_at_start() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let (database_url, _schema) = test_database(dir.path()).await;
