@@ -14,10 +14,16 @@
    come from POST /login as the admin (schemathesis' dynamic auth, one per security scheme:
    the access token for `access_token` routes, the refresh token for `refresh_token`), fetched
    again whenever a request is answered 401 (a fuzzed logout revokes them);
-4. fails on any finding, if schemathesis tested fewer operations than the document has, if the
+4. starts a second server, a Shared Signals transmitter (ES256, KEYCARD_RESOURCE_SERVER_TOKENS = a
+   random 64-hex credential, a 4 s request timeout so long polls wait 2 s), makes four streams
+   with a verification event queued on each and a user's token pair, and runs schemathesis on
+   the `ssf`-tagged operations with the credential for `receiver_credential` and, half of the
+   time, real stream ids and tokens (dictionaries);
+5. fails on any finding, if schemathesis tested fewer operations than the document has, if a
    server died, or if its log shows a panic or an internal error;
-5. selftest: three broken copies of the document (an undescribed 401, a wrong body type, an
-   undescribed content type) must each make schemathesis fail against the same server.
+6. selftest: three broken copies of the document (an undescribed 401, a wrong body type, an
+   undescribed content type) must each make schemathesis fail against the first server, and one
+   (a wrong stream body type) against the transmitter.
 """
 
 from __future__ import annotations
@@ -117,7 +123,7 @@ def main() -> None:
         "RUST_LOG": env.get("RUST_LOG", "info"),
     })
     log_path = os.path.join(work, "keycard.log")
-    proc = None
+    proc = ssf_proc = None
     try:
         add = subprocess.run([args.server_bin, "user", "add", username, "--role", "admin"], input=password + "\n",
                              cwd=work, env=env, capture_output=True, text=True, timeout=60)
@@ -169,40 +175,122 @@ def main() -> None:
         result = subprocess.run(command, env=st_env, cwd=work)
         if not args.no_selftest:
             selftest(document, work, base, config, st_env)
+        problems = outcome("the first server (no resource-server credential: every /ssf route and /introspect 404)",
+                           result, proc, log_path, junit, operations)
 
-        alive = proc.poll() is None
-        with open(log_path) as f:
-            server_log = f.read()
-        bad_lines = [line for line in server_log.splitlines() if "panicked" in line or "internal error" in line]
-        problems = []
-        if result.returncode != 0:
-            problems.append(f"schemathesis failed (exit {result.returncode}): see its findings above")
-        if not alive:
-            problems.append(f"keycard died during the run (exit {proc.returncode})")
-        if bad_lines:
-            problems.append("keycard logged panics or internal errors:\n  " + "\n  ".join(bad_lines[:20]))
-        tested = tested_operations(junit)
-        if tested is None:
-            problems.append("schemathesis wrote no JUnit report")
-        elif tested < operations:
-            problems.append(f"schemathesis tested {tested} of the {operations} operations")
+        # The second server: a Shared Signals transmitter (ES256, one receiver credential), so the
+        # /ssf routes and /introspect are fuzzed authenticated, with the credential schemathesis
+        # sends for `receiver_credential` (a fixed bearer: the scheme has no endpoint issuing it).
+        ssf_work = os.path.join(work, "ssf")
+        os.mkdir(ssf_work)
+        ssf_port = free_port()
+        ssf_base = f"http://127.0.0.1:{ssf_port}"
+        credential = secrets.token_hex(32)
+        ssf_env = dict(env, **{
+            "KEYCARD_BIND": f"127.0.0.1:{ssf_port}",
+            "KEYCARD_DATABASE_URL": f"sqlite://{ssf_work}/keycard.db",
+            "KEYCARD_SECRET_FILE": os.path.join(ssf_work, "keycard.secret"),
+            "KEYCARD_ISSUER": ssf_base,
+            "KEYCARD_JWT_ALGORITHM": "ES256",
+            "KEYCARD_RESOURCE_SERVER_TOKENS": credential,
+            # A long poll waits up to the request timeout less 2 s: 2 s here, not 25.
+            "KEYCARD_REQUEST_TIMEOUT": "4s",
+        })
+        ssf_log_path = os.path.join(ssf_work, "keycard.log")
+        with open(ssf_log_path, "w") as log:
+            ssf_proc = subprocess.Popen([args.server_bin, "serve"], cwd=ssf_work, env=ssf_env, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_ready(ssf_base, ssf_proc, 60)
+        status, ssf_document = http("GET", ssf_base + "/openapi.json")
+        if status != 200 or ssf_document != document:
+            fail("the transmitter serves another document than the first server")
+        ssf_operations = sum(
+            1 for item in document["paths"].values() for method, operation in item.items()
+            if method in ("get", "put", "post", "delete", "patch") and "ssf" in operation.get("tags", [])
+        )
+        # Real data half of the time: streams (each with a verification event queued, so a poll
+        # answers at once instead of waiting), and a live token pair to introspect.
+        streams = []
+        for i in range(4):
+            status, stream = http("POST", ssf_base + "/ssf/streams", {"delivery": {"method": "urn:ietf:rfc:8936"},
+                                  "description": f"schemathesis {i}"}, token=credential)
+            if status != 201:
+                fail(f"the transmitter did not make a stream: {status} {stream}")
+            streams.append(stream["stream_id"])
+            status, answer = http("POST", ssf_base + "/ssf/verify", {"stream_id": stream["stream_id"]},
+                                  token=credential)
+            if status != 204:
+                fail(f"the transmitter did not queue a verification event: {status} {answer}")
+        if http("POST", ssf_base + "/register", {"username": username, "password": password})[0] != 201:
+            fail("cannot register on the transmitter")
+        status, ssf_pair = http("POST", ssf_base + "/login", {"username": username, "password": password})
+        if status != 200:
+            fail(f"cannot log in on the transmitter: {status}")
+        ssf_config = os.path.join(ssf_work, "schemathesis.toml")
+        with open(ssf_config, "w") as f:
+            f.write('[auth.openapi.receiver_credential]\nbearer = "${KC_OPENAPI_RECEIVER}"\n\n'
+                    f"[dictionaries.streams]\nvalues = {json.dumps(streams)}\n\n"
+                    f"[dictionaries.tokens]\nvalues = {json.dumps([ssf_pair['access_token'], ssf_pair['refresh_token']])}\n\n"
+                    "[parameters]\n"
+                    '"query.stream_id" = { dictionary = "streams", probability = 0.5 }\n'
+                    '"path.stream_id" = { dictionary = "streams", probability = 0.5 }\n'
+                    '"body.stream_id" = { dictionary = "streams", probability = 0.5 }\n'
+                    '"body.token" = { dictionary = "tokens", probability = 0.5 }\n')
+        ssf_junit = os.path.join(ssf_work, "junit.xml")
+        command = [
+            os.path.join(VENV_BIN, "st"), "--config-file", ssf_config, "--no-color", "run", ssf_base + "/openapi.json",
+            "--include-tag", "ssf", "--checks", CHECKS, "--max-examples", str(args.max_examples), "--seed", str(seed),
+            "--workers", args.workers, "--generation-database", "none", "--request-timeout", "10",
+            "--report", "junit", "--report-junit-path", ssf_junit,
+        ]
+        print(f"schemathesis vs the transmitter on {ssf_base}, seed {seed}: {' '.join(command)}", flush=True)
+        ssf_result = subprocess.run(command, env=dict(os.environ, KC_OPENAPI_RECEIVER=credential), cwd=ssf_work)
+        if not args.no_selftest:
+            selftest(document, ssf_work, ssf_base, ssf_config, dict(os.environ, KC_OPENAPI_RECEIVER=credential),
+                     SSF_SELFTESTS)
+        problems += outcome("the transmitter (ES256, KEYCARD_RESOURCE_SERVER_TOKENS set)", ssf_result, ssf_proc,
+                            ssf_log_path, ssf_junit, ssf_operations)
         if problems:
-            print("---- keycard log (last 60 lines)", file=sys.stderr)
-            print("\n".join(server_log.splitlines()[-60:]), file=sys.stderr)
             fail("\n".join(problems) + f"\n(reproduce with --seed {seed})")
-        print(f"1 passed, 0 failed: schemathesis found nothing in {tested} operations (seed {seed})")
+        print(f"1 passed, 0 failed: schemathesis found nothing in {operations} operations, then in the "
+              f"{ssf_operations} Shared Signals operations authenticated (seed {seed})")
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for server in (proc, ssf_proc):
+            if server is not None and server.poll() is None:
+                server.terminate()
+                try:
+                    server.wait(10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def outcome(server: str, result: subprocess.CompletedProcess, proc: subprocess.Popen, log_path: str, junit: str,
+            operations: int) -> list[str]:
+    """What went wrong in one schemathesis run against one server (its log is printed if anything)."""
+    with open(log_path) as f:
+        server_log = f.read()
+    bad_lines = [line for line in server_log.splitlines() if "panicked" in line or "internal error" in line]
+    problems = []
+    if result.returncode != 0:
+        problems.append(f"{server}: schemathesis failed (exit {result.returncode}): see its findings above")
+    if proc.poll() is not None:
+        problems.append(f"{server}: keycard died during the run (exit {proc.returncode})")
+    if bad_lines:
+        problems.append(f"{server}: keycard logged panics or internal errors:\n  " + "\n  ".join(bad_lines[:20]))
+    tested = tested_operations(junit)
+    if tested is None:
+        problems.append(f"{server}: schemathesis wrote no JUnit report")
+    elif tested < operations:
+        problems.append(f"{server}: schemathesis tested {tested} of the {operations} operations")
+    if problems:
+        print(f"---- keycard log of {server} (last 60 lines)", file=sys.stderr)
+        print("\n".join(server_log.splitlines()[-60:]), file=sys.stderr)
+    return problems
 
 
 # The harness must be able to fail: each broken copy of the document must make schemathesis fail
@@ -218,8 +306,16 @@ SELFTESTS = (
 )
 
 
-def selftest(document: dict, work: str, base: str, config: str, st_env: dict) -> None:
-    for name, path, check, tamper in SELFTESTS:
+# The same against the transmitter: an authenticated Shared Signals answer described wrongly.
+SSF_SELFTESTS = (
+    ("a stream body described with a wrong type", "/ssf/streams", "response_schema_conformance",
+     lambda d: d["components"]["schemas"]["StreamConfig"]["properties"].update(
+         min_verification_interval={"type": "string"})),
+)
+
+
+def selftest(document: dict, work: str, base: str, config: str, st_env: dict, tests=SELFTESTS) -> None:
+    for name, path, check, tamper in tests:
         broken = json.loads(json.dumps(document))
         tamper(broken)
         location = os.path.join(work, "broken.json")
