@@ -193,7 +193,8 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
             `delivery.endpoint_url is the transmitter's to set for poll delivery`; `events_requested: at most 64 \
             event type URIs` (each 1 to 256 bytes); `description: at most 256 characters`", body = ErrorBody),
         ReceiverRefused,
-        StreamNotFound,
+        (status = 404, description = "`Not found`: `KEYCARD_RESOURCE_SERVER_TOKENS` is not set; or `Shared Signals need an \
+            asymmetric signing key (KEYCARD_JWT_ALGORITHM=ES256, EdDSA or RS256)`: the algorithm is HS256", body = ErrorBody),
         (status = 409, description = "`This receiver already has the most streams allowed (16): delete one first`", body = ErrorBody),
         BodyTooLarge,
         NotJson,

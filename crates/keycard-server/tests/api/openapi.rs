@@ -349,3 +349,41 @@ async fn every_shared_signals_operation_answers_described_statuses_with_and_with
     let properties: BTreeSet<&str> = described["properties"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(members, properties);
 }
+
+#[tokio::test]
+async fn with_hs256_the_stream_routes_answer_their_described_404_and_introspection_works() {
+    // Arrange: a receiver credential, but an HMAC algorithm (no key to sign SETs with).
+    let app = spawn_app_with(|s| {
+        transmitter(s);
+        s.signing.algorithm = keycard_token::Algorithm::HS256;
+    })
+    .await;
+    let document = document(&app).await;
+    let stream = serde_json::json!({ "delivery": { "method": "urn:ietf:rfc:8936" } });
+
+    // Act
+    let discovery = app.get("/.well-known/ssf-configuration", None).await;
+    let create =
+        app.client.post(app.url("/ssf/streams")).bearer_auth(RECEIVER_CREDENTIAL).json(&stream).send().await.unwrap();
+    let introspect = app
+        .client
+        .post(app.url("/introspect"))
+        .bearer_auth(RECEIVER_CREDENTIAL)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=not-a-token")
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    for (path, method, response) in
+        [("/.well-known/ssf-configuration", "get", discovery), ("/ssf/streams", "post", create)]
+    {
+        let described = operation(&document, method, path)["responses"]["404"]["description"].as_str().unwrap();
+        let (status, msg) = msg_of(response).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert!(described.contains(&msg), "{method} {path}: `{msg}` is not in the described 404");
+    }
+    assert_eq!(introspect.status(), StatusCode::OK);
+    assert_eq!(introspect.json::<Value>().await.unwrap(), serde_json::json!({ "active": false }));
+}
