@@ -236,6 +236,9 @@ def main() -> None:
                     '"path.stream_id" = { dictionary = "streams", probability = 0.5 }\n'
                     '"body.stream_id" = { dictionary = "streams", probability = 0.5 }\n'
                     '"body.token" = { dictionary = "tokens", probability = 0.5 }\n')
+        if not args.no_selftest:
+            selftest(document, ssf_work, ssf_base, ssf_config, dict(os.environ, KC_OPENAPI_RECEIVER=credential),
+                     SSF_SELFTESTS)
         ssf_junit = os.path.join(ssf_work, "junit.xml")
         command = [
             os.path.join(VENV_BIN, "st"), "--config-file", ssf_config, "--no-color", "run", ssf_base + "/openapi.json",
@@ -245,9 +248,6 @@ def main() -> None:
         ]
         print(f"schemathesis vs the transmitter on {ssf_base}, seed {seed}: {' '.join(command)}", flush=True)
         ssf_result = subprocess.run(command, env=dict(os.environ, KC_OPENAPI_RECEIVER=credential), cwd=ssf_work)
-        if not args.no_selftest:
-            selftest(document, ssf_work, ssf_base, ssf_config, dict(os.environ, KC_OPENAPI_RECEIVER=credential),
-                     SSF_SELFTESTS)
         problems += outcome("the transmitter (ES256, KEYCARD_RESOURCE_SERVER_TOKENS set)", ssf_result, ssf_proc,
                             ssf_log_path, ssf_junit, ssf_operations)
         if problems:
@@ -306,16 +306,17 @@ SELFTESTS = (
 )
 
 
-# The same against the transmitter: an authenticated Shared Signals answer described wrongly.
+# The same against the transmitter: an authenticated Shared Signals answer described wrongly
+# (`GET /ssf/streams` lists the receiver's streams: run before the fuzzing, which deletes them).
 SSF_SELFTESTS = (
     ("a stream body described with a wrong type", "/ssf/streams", "response_schema_conformance",
      lambda d: d["components"]["schemas"]["StreamConfig"]["properties"].update(
-         min_verification_interval={"type": "string"})),
+         min_verification_interval={"type": "string"}), ["--exclude-method-regex", "(?i)^(post|put|patch|delete)$"]),
 )
 
 
 def selftest(document: dict, work: str, base: str, config: str, st_env: dict, tests=SELFTESTS) -> None:
-    for name, path, check, tamper in tests:
+    for name, path, check, tamper, *extra in tests:
         broken = json.loads(json.dumps(document))
         tamper(broken)
         location = os.path.join(work, "broken.json")
@@ -324,7 +325,7 @@ def selftest(document: dict, work: str, base: str, config: str, st_env: dict, te
         command = [
             os.path.join(VENV_BIN, "st"), "--config-file", config, "--no-color", "run", location, "--url", base,
             "--include-path", path, "--checks", check, "--max-examples", "10", "--seed", "1",
-            "--generation-database", "none", "--phases", "coverage,fuzzing",
+            "--generation-database", "none", "--phases", "coverage,fuzzing", *(extra[0] if extra else []),
         ]
         result = subprocess.run(command, env=st_env, cwd=work, capture_output=True, text=True)
         if result.returncode == 0:
