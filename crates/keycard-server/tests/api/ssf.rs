@@ -493,6 +493,27 @@ async fn an_introspection_body_over_the_limit_is_a_413() {
 }
 
 #[tokio::test]
+async fn only_the_poll_takes_bodies_over_16_kib_up_to_1_mib() {
+    // Arrange: acknowledgements of about 48 KiB, and of over 1 MiB.
+    let app = spawn_transmitter().await;
+    let stream = create_stream(&app, RECEIVER).await;
+    let acks = |n: usize| json!({ "ack": vec!["x".repeat(46); n], "returnImmediately": true });
+    let poll_path = format!("/ssf/poll/{}", stream["stream_id"].as_str().unwrap());
+
+    // Act
+    let (medium, answer) = send(&app, reqwest::Method::POST, &poll_path, RECEIVER, Some(acks(1000))).await;
+    let (large, _) = send(&app, reqwest::Method::POST, &poll_path, RECEIVER, Some(acks(25_000))).await;
+    let mut status = acks(1000);
+    status["stream_id"] = stream["stream_id"].clone();
+    let (elsewhere, _) = send(&app, reqwest::Method::POST, "/ssf/status", RECEIVER, Some(status)).await;
+
+    // Assert
+    assert_eq!(medium, StatusCode::OK, "{answer}");
+    assert_eq!(large, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(elsewhere, StatusCode::PAYLOAD_TOO_LARGE, "the 1 MiB limit is the poll's only");
+}
+
+#[tokio::test]
 async fn a_short_credential_is_refused_at_start() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let (database_url, _schema) = test_database(dir.path()).await;
