@@ -407,7 +407,12 @@ async fn poll(
         } else {
             keycard_store::Pending::default()
         };
-        if !pending.is_empty() || request.return_immediately || max == 0 || stream.status != StreamStatus::Enabled {
+        if !pending.is_empty()
+            || request.return_immediately
+            || max == 0
+            || stream.status != StreamStatus::Enabled
+            || transmitter.is_closing()
+        {
             break pending;
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {

@@ -513,3 +513,21 @@ async fn on_postgres_a_logout_on_one_instance_reaches_a_poll_on_another() {
     let events = verified_sets(&second, &answer).await;
     assert_eq!(revoked_session(&events[0]).0, sid_of(&tokens.access));
 }
+
+#[tokio::test]
+async fn a_waiting_poll_does_not_hold_up_a_shutdown() {
+    let mut app = spawn_transmitter().await;
+    let stream = create_stream(&app, RECEIVER).await;
+    let waiting = {
+        let (client, url) =
+            (app.client.clone(), app.url(&format!("/ssf/poll/{}", stream["stream_id"].as_str().unwrap())));
+        tokio::spawn(async move { client.post(url).bearer_auth(RECEIVER).json(&json!({})).send().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    app.stop().await;
+    assert!(start.elapsed() < Duration::from_secs(5), "the shutdown waited {:?} for the long poll", start.elapsed());
+    let answer = waiting.await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.json::<Value>().await.unwrap()["sets"], json!({}));
+}
