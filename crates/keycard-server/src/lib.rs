@@ -36,11 +36,13 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod middleware;
 pub mod password;
 pub mod routes;

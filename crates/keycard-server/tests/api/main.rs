@@ -11,6 +11,7 @@ mod connections;
 mod faults;
 mod health;
 mod helpers;
+mod import;
 mod login;
 mod logout;
 mod multi_instance;
