@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod attacks;
 mod cli;
+mod config_check;
 mod connections;
 mod faults;
 mod health;
