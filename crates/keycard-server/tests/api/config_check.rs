@@ -178,3 +178,16 @@ fn completions_and_the_man_page_are_printed() {
     assert!(stdout.contains(".TH keycard 1") && stdout.contains("JWT auth server"), "{head}");
     assert!(stdout.contains("config") && stdout.contains("completions"), "{head}");
 }
+
+#[tokio::test]
+async fn a_reachable_postgres_passes_and_its_pending_migrations_are_noted() {
+    let Some(schema) = keycard_store::testing::PgSchema::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let check = ["config", "check", "--bind", "127.0.0.1:0", "--database-url", &schema.url];
+    let (out, stdout, stderr) = keycard(dir.path(), &check, &[("KEYCARD_JWT_SECRET", SECRET)]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("migration(s) pending, applied when keycard serve starts"), "{stdout}");
+    keycard_store::Store::connect(&schema.url).await.unwrap().close().await;
+    let (out, stdout, _) = keycard(dir.path(), &check, &[("KEYCARD_JWT_SECRET", SECRET)]);
+    assert!(out.status.success() && stdout.contains("migrations applied"), "{stdout}");
+}
