@@ -572,6 +572,12 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             };
             let store = open(&database).await?;
             let imported = crate::import::import(&store, accounts, skip_existing, dry_run, now).await;
+            if let Ok(summary) = &imported
+                && !summary.dry_run
+                && let Err(e) = crate::import::audit(&store, summary, now).await
+            {
+                eprintln!("warning: the accounts are imported, but their audit events could not be written: {e}");
+            }
             store.close().await;
             match imported {
                 Ok(summary) => outln!("{summary}"),

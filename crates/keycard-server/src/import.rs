@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use keycard_store::{Email, NewUser, Roles, Store, StoreError, Username};
+use keycard_store::{AuditEvent, AuditKind, Email, NewUser, Roles, Store, StoreError, Username};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -205,6 +205,8 @@ pub struct Summary {
     pub skipped: Vec<String>,
     /// Whether nothing was written (`--dry-run`).
     pub dry_run: bool,
+    /// The accounts imported, with their hash kind, in input order.
+    pub accounts: Vec<(String, Scheme)>,
 }
 
 impl Summary {
@@ -301,8 +303,27 @@ pub async fn import(
     }
     for account in new {
         *summary.imported.entry(account.scheme).or_default() += 1;
+        summary.accounts.push((account.username.as_str().to_owned(), account.scheme));
     }
     Ok(summary)
+}
+
+/// Records one `user_registered` audit event per imported account (actor `cli`, source
+/// `import`, the hash kind), in batches. After the import has committed: a failure here leaves
+/// the accounts imported.
+pub async fn audit(store: &Store, summary: &Summary, now: i64) -> Result<(), StoreError> {
+    for batch in summary.accounts.chunks(1000) {
+        let events: Vec<AuditEvent> = batch
+            .iter()
+            .map(|(username, scheme)| AuditEvent {
+                username: Some(username.clone()),
+                detail: Some(serde_json::json!({ "actor": "cli", "source": "import", "hash": scheme.label() })),
+                ..AuditEvent::new(AuditKind::UserRegistered, now)
+            })
+            .collect();
+        store.record_audit_batch(&events).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

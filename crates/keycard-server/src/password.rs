@@ -21,7 +21,10 @@
 //!
 //! Hashes imported from Flask (werkzeug scrypt and PBKDF2, bcrypt; see [`legacy`]) are verified
 //! here too, in the same blocking pool under the same permits, and [`Passwords::verify_login`]
-//! replaces one by an Argon2id hash as soon as its password has been verified.
+//! replaces one by an Argon2id hash as soon as its password has been verified. Those allocate
+//! their own memory (at most 64 MiB for scrypt, 256 MiB for an imported Argon2id string with a
+//! larger memory cost than the configured one: the bounds of [`legacy`]), one per permit at most,
+//! and only until the account's first login.
 
 use std::sync::{Arc, Mutex};
 

@@ -99,6 +99,14 @@ async fn imported_users_of_every_format_log_in_and_their_hash_becomes_argon2id()
         assert_401(app.login(name, "correct horse batterz").await, "Bad username or password").await;
         assert_eq!(stored_hash(&app, name).await.unwrap(), after, "{name}: rehashed twice");
     }
+    let out = run_cli(&["audit", "--kind", "user_registered", "--json", "--database-url", app.database_url()], "", &[]);
+    let events: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(events.as_array().unwrap().len(), HASHES.len(), "{events}");
+    let detail = json!({ "actor": "cli", "source": "import", "hash": "bcrypt" });
+    assert!(
+        events.as_array().unwrap().iter().any(|e| e["username"] == "bcrypt-2a" && e["detail"] == detail),
+        "{events}"
+    );
     let user: Value =
         app.get("/user", Some(&app.login_tokens("scrypt", PASSWORD).await.access)).await.json().await.unwrap();
     assert_eq!(user["email"], "scrypt@example.com");
