@@ -22,15 +22,15 @@
 //! Flags and variables are parsed by clap before any of this: one that does not parse stops
 //! the command with clap's message and exit status 2.
 
+use std::path::Path;
 use std::time::Duration;
 
 use keycard_store::{Store, StoreOptions};
 use keycard_token::Keys;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::ServeArgs;
 use crate::password::Passwords;
-use crate::settings::{self, SECRET_ENV, SecretSource};
+use crate::settings::{self, SECRET_ENV, SecretSource, Settings};
 use crate::signing_keys::{KeyEncryptionKey, KeyRing};
 
 /// What `keycard config check` found.
@@ -56,11 +56,15 @@ impl Report {
     }
 }
 
-/// Checks what `keycard serve ARGS` would run with; see the module documentation.
-pub async fn check(args: ServeArgs) -> Report {
+/// Checks what `keycard serve` would run with; see the module documentation. `secret_file` is
+/// its `--secret-file`; `settings` makes its [`Settings`] from the JWT secret and the key
+/// encryption key, as `serve` does (`cli::settings_from_args`).
+pub async fn check(
+    secret_file: &Path,
+    settings: impl FnOnce(SecretString, Option<SecretString>) -> Settings,
+) -> Report {
     let mut report = Report::default();
-    let secret_file = args.secret_file.clone();
-    let jwt_secret = match jwt_secret(&secret_file, &mut report) {
+    let jwt_secret = match jwt_secret(secret_file, &mut report) {
         Some(secret) => secret,
         // Checked no further: a stand-in so that the rest can be checked.
         None => SecretString::from("x".repeat(64)),
@@ -79,7 +83,7 @@ pub async fn check(args: ServeArgs) -> Report {
             None
         }
     };
-    let settings = crate::cli::settings_from_args(args, jwt_secret, key_encryption_key);
+    let settings = settings(jwt_secret, key_encryption_key);
     report.config = settings::describe(&settings);
 
     if let Err(e) = Passwords::new(&settings.argon2) {
@@ -106,7 +110,7 @@ pub async fn check(args: ServeArgs) -> Report {
 }
 
 /// The JWT secret as `serve` would resolve it, but never creating the file.
-fn jwt_secret(file: &std::path::Path, report: &mut Report) -> Option<SecretString> {
+fn jwt_secret(file: &Path, report: &mut Report) -> Option<SecretString> {
     let from_env = match settings::secret_from_env() {
         Ok(value) => value,
         Err(e) => {
@@ -115,7 +119,7 @@ fn jwt_secret(file: &std::path::Path, report: &mut Report) -> Option<SecretStrin
         }
     };
     if from_env.is_none() && !file.exists() {
-        let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if dir.is_dir() {
             report.notes.push(format!(
                 "{SECRET_ENV} is not set and the secret file {} does not exist: keycard serve will create it",
@@ -159,7 +163,7 @@ fn check_bind(bind: &str, report: &mut Report) {
     }
 }
 
-async fn check_database(settings: &settings::Settings, report: &mut Report) {
+async fn check_database(settings: &Settings, report: &mut Report) {
     let database = keycard_store::redact_url(&settings.database_url);
     let status = match Store::inspect(&settings.database_url, settings.database_timeout).await {
         Ok(status) => status,
@@ -215,7 +219,7 @@ async fn check_database(settings: &settings::Settings, report: &mut Report) {
     }
 }
 
-async fn check_redis(settings: &settings::Settings, report: &mut Report) {
+async fn check_redis(settings: &Settings, report: &mut Report) {
     let Some(url) = &settings.redis_url else { return };
     let shown = keycard_store::redact_url(url.expose_secret());
     let redis = match crate::cluster::Redis::new(url, &settings.redis_prefix) {

@@ -358,7 +358,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Config(ConfigCommand::Check(args)) => {
-            let report = crate::check::check(*args).await;
+            let secret_file = args.secret_file.clone();
+            let report = crate::check::check(&secret_file, |secret, kek| settings_from_args(*args, secret, kek)).await;
             for line in report.summary() {
                 outln!("{line}");
             }

@@ -8,10 +8,10 @@ use std::path::Path;
 /// The layers, lowest first, as in the crate documentation.
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["settings", "client", "telemetry"]),
-    ("services", &["accounts", "audit", "auth", "cluster", "password", "security", "signing_keys"]),
+    ("services", &["accounts", "audit", "auth", "cluster", "import", "password", "security", "signing_keys"]),
     ("state", &["state"]),
     ("HTTP", &["routes", "extract", "error", "middleware", "serve"]),
-    ("assembly", &["startup"]),
+    ("assembly", &["startup", "check"]),
     ("edge", &["cli"]),
 ];
 

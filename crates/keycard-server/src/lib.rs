@@ -13,16 +13,17 @@
 //! ```text
 //!  edge        cli                                   the command line (`main.rs` runs it)
 //!               │
-//!  assembly    startup                               Application::build, router(): wires it all
+//!  assembly    startup  check                        Application::build, router(): wires it all;
+//!                                                    `keycard config check` from the same pieces
 //!               │
 //!  HTTP        routes ──► extract ──► error          handlers; extractors; ApiError -> response
 //!              middleware ──► error    serve         the per-request edge layer; connections
 //!               │
 //!  state       state                                 AppState (+ FromRef): the services, shared
 //!               │
-//!  services    accounts  audit  cluster              own error types (HashError, RedisError,
-//!              password  security  signing_keys      KeyRingError, StoreError): no AppState,
-//!                                                    no ApiError
+//!  services    accounts  audit  cluster  import      own error types (HashError, LoginError,
+//!              password  security  signing_keys      RedisError, KeyRingError, StoreError): no
+//!                                                    AppState, no ApiError
 //!               │
 //!  foundation  settings ──► client    telemetry      configuration; who is calling; logging
 //!               │

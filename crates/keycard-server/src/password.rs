@@ -35,7 +35,6 @@ use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordVerifier, V
 use keycard_store::{Credentials, Password, Store, Username};
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
 use crate::settings::Argon2Settings;
 
 pub mod legacy;
@@ -163,6 +162,18 @@ impl std::fmt::Debug for Passwords {
     }
 }
 
+/// Why [`Passwords::verify_login`] could not decide (never a wrong password, which is `false`).
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// The database failed (reading the account again, or replacing an imported hash: the
+    /// login fails closed).
+    #[error(transparent)]
+    Store(#[from] keycard_store::StoreError),
+}
+
 /// Hashing failed (bad parameters or a runtime fault); never a wrong password.
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
@@ -245,7 +256,7 @@ impl Passwords {
         credentials: Option<&Credentials>,
         password: &str,
         now: i64,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, LoginError> {
         let normalized = Password::normalize(password);
         let Some(credentials) = credentials else {
             return Ok(self.check(None, password, &normalized).await?);
@@ -270,7 +281,7 @@ impl Passwords {
         from: Scheme,
         normalized: String,
         now: i64,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, LoginError> {
         let password = normalized.clone();
         // Not `hash(&Password)`: an imported password may be shorter than today's rule allows,
         // and it keeps working (a password change must meet the rule).
@@ -282,7 +293,8 @@ impl Passwords {
                 Ok(true)
             }
             Ok(false) => {
-                let username = Username::existing(&user.username)?;
+                // The name was read from the database: it passes the look-up rule.
+                let Ok(username) = Username::existing(&user.username) else { return Ok(false) };
                 match store.find_credentials(&username).await? {
                     Some(current)
                         if current.user.id == user.id
