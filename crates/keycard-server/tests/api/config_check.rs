@@ -62,7 +62,7 @@ fn a_good_configuration_passes_with_a_summary_that_shows_no_secret() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("JWT secret from KEYCARD_JWT_SECRET"), "{stdout}");
     assert!(stdout.contains("answers; all") && stdout.contains("migrations applied"), "{stdout}");
-    assert!(stdout.contains("configuration: bind=127.0.0.1:0 tls=true database=sqlite://"), "{stdout}");
+    assert!(stdout.contains("configuration: bind=127.0.0.1:0 metrics=off tls=true database=sqlite://"), "{stdout}");
     assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the secret was printed");
 }
 
