@@ -527,6 +527,12 @@ impl Store {
         on_backend!(self, s => s.pending_events(stream, max))
     }
 
+    /// The `jti` of the one refresh token session `sid` accepts next, if the session is live
+    /// at `now` (introspection: a refresh token rotated away is no longer active).
+    pub async fn current_refresh_jti(&self, sid: Uuid, now: i64) -> Result<Option<Uuid>, StoreError> {
+        on_backend!(self, s => s.current_refresh_jti(sid, now))
+    }
+
     /// SSF: forgets verification events made before `verifications_before` and
     /// acknowledgements of purged events; returns rows deleted.
     pub async fn purge_ssf(&self, verifications_before: i64) -> Result<u64, StoreError> {

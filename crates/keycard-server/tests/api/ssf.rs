@@ -453,6 +453,15 @@ async fn introspection_answers_active_only_for_valid_unrevoked_tokens() {
     assert!(body["exp"].as_i64().unwrap() > body["iat"].as_i64().unwrap());
     let body: Value = introspect(tokens.refresh.clone(), Some(RECEIVER)).await.unwrap().json().await.unwrap();
     assert_eq!((body["active"].as_bool(), body["type"].as_str()), (Some(true), Some("refresh")));
+    // A refresh token rotated away is no longer active; its successor is.
+    let other = app.login_tokens("frank", PASSWORD).await;
+    let rotated = app.refresh(&other.refresh).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let next = TokenPair::from_body(&rotated.json().await.unwrap());
+    let body: Value = introspect(other.refresh.clone(), Some(RECEIVER)).await.unwrap().json().await.unwrap();
+    assert_eq!(body, json!({ "active": false }), "rotated away");
+    let body: Value = introspect(next.refresh.clone(), Some(RECEIVER)).await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], true);
 
     for garbage in ["garbage", "a.b.c", ""] {
         let body: Value = introspect(garbage.to_owned(), Some(RECEIVER)).await.unwrap().json().await.unwrap();
