@@ -75,3 +75,6 @@ if [ "$SELFTEST_ONLY" = 1 ]; then
 fi
 echo "== e2e: PyJWT PyJWKClient and jose vs keycard ($SERVER_BIN)"
 .venv/bin/python e2e.py --server-bin "$SERVER_BIN" "${E2E_ARGS[@]+"${E2E_ARGS[@]}"}"
+
+echo "== Shared Signals: PyJWT verifies keycard's security event tokens with the JWKS (ssf_sets.py)"
+.venv/bin/python ssf_sets.py --server-bin "$SERVER_BIN"
