@@ -652,17 +652,20 @@ struct IntrospectRequest {
     tag = "ssf",
     summary = "Token introspection (RFC 7662)",
     description = "Works with every algorithm, HS256 included. Revocation is read from memory (kept in step with \
-        the database), so the answer is as fresh as keycard's own checks.",
+        the database), so the answer is as fresh as keycard's own checks; a refresh token is checked against its \
+        session in the database (the rotated-away one is not active).",
     security(("receiver_credential" = [])),
     request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "`{\"active\": true, ...claims}` for a valid token whose `jti` and session are not \
-            revoked; `{\"active\": false}` for anything else (`Cache-Control: no-store`)", body = Introspection),
+            revoked (and, for a refresh token, that is its session's current one: not rotated away); \
+            `{\"active\": false}` for anything else (`Cache-Control: no-store`)", body = Introspection),
         (status = 400, description = "`Expected a form body with `token` (application/x-www-form-urlencoded)`", body = ErrorBody),
         ReceiverRefused,
         (status = 404, description = "`Not found`: `KEYCARD_RESOURCE_SERVER_TOKENS` is not set", body = ErrorBody),
         BodyTooLarge,
         (status = 415, description = "The body is not declared as `application/x-www-form-urlencoded`", body = ErrorBody),
+        Unavailable,
     ),
 )]
 async fn introspect(
