@@ -54,8 +54,9 @@
 #                       --soak-duration 60
 #   -h, --help          this text
 #
-# Pinning (as the anchors): every server on CPU 1 (`taskset -c 1`), wrk on CPU 0, so each number
-# is one server core driven by one load-generator core. Needs: cargo, python3, curl, taskset, ss,
+# Pinning (as the anchors): every measured server on CPU 1 (`taskset -c 1`), wrk on CPU 0, so each
+# number is one server core driven by one load-generator core (resource_server's keycard issuer, not
+# measured, on CPU 0). Needs: cargo, python3, curl, taskset, ss,
 # and wrk (installed from the Debian package when missing). Raw result lines and logs go to
 # target/bench/<timestamp>/ (the raw lines also at the end of the report).
 set -euo pipefail
