@@ -19,7 +19,8 @@
 #   --duration S        seconds per wrk run (default 10)
 #   --connections C     wrk connections (default 64, as the anchors' campaign)
 #   --scenarios LIST    comma-separated subset of: protected user library algorithms resource_server
-#                       refresh login memory soak (default: all). protected includes the 1,000,000-revoked-ids server;
+#                       refresh login memory soak (default: all).
+#                       protected includes the 1,000,000-revoked-ids server;
 #                       library is keycard-axum's examples (simple, additional_data_in_access_token,
 #                       jwt_locations with cookie + CSRF) against rust_floor /protected;
 #                       soak is bench/soak.sh (RSS over a long mixed load, on its own server);
