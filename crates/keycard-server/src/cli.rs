@@ -1,4 +1,5 @@
-//! The command line: `serve`, `gen-secret`, `user add|grant|list`, `keys list|rotate`, `audit`.
+//! The command line: `serve`, `config check`, `gen-secret`, `user add|grant|list|import`,
+//! `keys list|rotate`, `audit`, `completions`, `man`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ With an asymmetric --jwt-algorithm, private keys are kept in the database, encry
 KEYCARD_KEY_ENCRYPTION_KEY (32 bytes, base64url; never a flag) is set.\n\
 Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).")]
     Serve(Box<ServeArgs>),
+    /// Check the configuration `keycard serve` would run with, without serving.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a fresh 256-bit secret for KEYCARD_JWT_SECRET.
     GenSecret,
     /// Manage accounts in the database (safe while the server runs).
@@ -41,6 +45,15 @@ Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).
     /// Manage the asymmetric signing keys in the database (safe while the server runs).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print the shell completion script for SHELL (e.g. `keycard completions bash >
+    /// /etc/bash_completion.d/keycard`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `keycard man | man -l -`).
+    Man,
     /// Read the security audit log, newest first.
     Audit {
         /// Only events of this account.
@@ -62,6 +75,19 @@ Logging: RUST_LOG (e.g. RUST_LOG=keycard_server=debug for one line per request).
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+/// `keycard config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the whole configuration as `keycard serve` would read it (the same flags and
+    /// KEYCARD_* variables): the JWT secret or secret file, TLS files, the database and its
+    /// migrations, Redis, the key encryption key and stored signing keys, Argon2 parameters.
+    /// Serves nothing, creates and changes nothing (the bind address is only tried). Exit 0 with
+    /// a summary (never a secret), or 1 naming every problem found.
+    #[command(after_help = "Flags and variables that do not parse are reported by the argument parser, \
+one at a time, with exit status 2, before any other check runs.")]
+    Check(Box<ServeArgs>),
 }
 
 /// Where the database is.
@@ -283,6 +309,27 @@ pub enum UserCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Import accounts with their password hashes from another system (a Flask app): a JSON
+    /// array or JSON lines of {"username", "password_hash", "email"?, "roles"?}. Hashes:
+    /// werkzeug scrypt/pbkdf2, bcrypt ($2b$, $2a$, $2y$), argon2id; each is replaced by an
+    /// argon2id hash at the account's first login. Every record is checked first: any problem
+    /// (reported with its line or element number and username) and nothing is imported.
+    #[command(after_help = "Accounts that already exist are refused unless --skip-existing is given, which \
+leaves them as they are. Formats, bounds and the migration from Flask: docs/migrating-from-flask-jwt-extended.md.")]
+    Import {
+        /// The file to read, or `-` for standard input.
+        file: PathBuf,
+        /// Leave accounts that already exist as they are (listed in the summary) instead of
+        /// refusing the whole import.
+        #[arg(long)]
+        skip_existing: bool,
+        /// Check everything (the database included) but write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Database location.
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// List accounts.
     List {
         /// Print JSON instead of a table.
@@ -312,6 +359,17 @@ fn write_line(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
     }
 }
 
+/// Writes `bytes` to standard output, as [`write_line`] does.
+fn write_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    }
+}
+
 /// `println!` through [`write_line`], returning its error from the enclosing function.
 macro_rules! outln {
     ($($arg:tt)*) => {
@@ -323,6 +381,37 @@ macro_rules! outln {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
+        Command::Config(ConfigCommand::Check(args)) => {
+            let secret_file = args.secret_file.clone();
+            let report = crate::check::check(&secret_file, |secret, kek| settings_from_args(*args, secret, kek)).await;
+            for line in report.summary() {
+                outln!("{line}");
+            }
+            if report.problems.is_empty() {
+                Ok(())
+            } else {
+                use std::io::Write;
+                let mut err = std::io::stderr().lock();
+                for problem in &report.problems {
+                    let _ = writeln!(err, "problem: {problem}");
+                }
+                let n = report.problems.len();
+                bail!("{n} configuration problem{} found", if n == 1 { "" } else { "s" })
+            }
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "keycard", &mut out);
+            write_bytes(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .context("rendering the man page")?;
+            write_bytes(&out)
+        }
         Command::GenSecret => {
             outln!("{}", settings::generate_secret()?);
             Ok(())
@@ -377,7 +466,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "{SECRET_ENV} is not set: generated a new JWT secret and stored it in the file (keep it private, back it up)"
         ),
     }
-    let settings = Settings {
+    let settings = settings_from_args(args, jwt_secret, settings::key_encryption_key_from_env()?);
+    settings.transport.validate().map_err(anyhow::Error::msg)?;
+    if settings.transport.locations.cookies() && !settings.transport.cookie_secure {
+        tracing::warn!(
+            "KEYCARD_COOKIE_SECURE=false: the token cookies are sent over plain HTTP too; only for a development \
+             server on localhost"
+        );
+    }
+    tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
+    let app = Application::build(settings).await?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// The [`Settings`] `keycard serve` runs with: its arguments (and their environment variables),
+/// the JWT secret and the key encryption key. Shared with `keycard config check`, so that it
+/// checks exactly what the server would run with.
+pub fn settings_from_args(
+    args: ServeArgs,
+    jwt_secret: secrecy::SecretString,
+    key_encryption_key: Option<secrecy::SecretString>,
+) -> Settings {
+    Settings {
         bind: args.bind,
         metrics_bind: args.metrics_bind.filter(|bind| !bind.trim().is_empty()),
         database_url: args.database.database_url,
@@ -413,7 +523,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         signing: settings::SigningSettings {
             algorithm: args.signing.algorithm,
             public_url: args.public_url,
-            key_encryption_key: settings::key_encryption_key_from_env()?,
+            key_encryption_key,
             key_rotation: args.key_rotation.0,
             verified_token_cache: args.verified_token_cache,
         },
@@ -428,17 +538,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .filter(|t| !t.trim().is_empty())
             .map(secrecy::SecretString::from)
             .collect(),
-    };
-    settings.transport.validate().map_err(anyhow::Error::msg)?;
-    if settings.transport.locations.cookies() && !settings.transport.cookie_secure {
-        tracing::warn!(
-            "KEYCARD_COOKIE_SECURE=false: the token cookies are sent over plain HTTP too; only for a development \
-             server on localhost"
-        );
     }
-    tracing::info!(config = %settings::describe(&settings), "starting keycard {}", env!("CARGO_PKG_VERSION"));
-    let app = Application::build(settings).await?;
-    app.run_until_stopped(shutdown_signal()).await
 }
 
 /// Completes on SIGTERM or ctrl-c.
@@ -506,6 +606,27 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
                     bail!("{username} already has {} roles, the most an account may hold", Roles::MAX)
                 }
                 Err(e) => return Err(e).context("granting the role"),
+            }
+        }
+        UserCommand::Import { file, skip_existing, dry_run, database } => {
+            let input = read_import(&file)?;
+            let accounts = match crate::import::parse(&input) {
+                Ok(accounts) => accounts,
+                Err(refused) => return Err(report(refused)),
+            };
+            let store = open(&database).await?;
+            let imported = crate::import::import(&store, accounts, skip_existing, dry_run, now).await;
+            if let Ok(summary) = &imported
+                && !summary.dry_run
+                && let Err(e) = crate::import::audit(&store, summary, now).await
+            {
+                eprintln!("warning: the accounts are imported, but their audit events could not be written: {e}");
+            }
+            store.close().await;
+            match imported {
+                Ok(summary) => outln!("{summary}"),
+                Err(crate::import::ImportError::Refused(refused)) => return Err(report(refused)),
+                Err(e) => return Err(e.into()),
             }
         }
         UserCommand::Disable { name, database } => set_status(&name, &database, UserStatus::Disabled, now).await?,
@@ -630,6 +751,34 @@ async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
     Store::connect(&database.database_url)
         .await
         .with_context(|| format!("opening the database {}", keycard_store::redact_url(&database.database_url)))
+}
+
+/// The import input: the file, or standard input for `-`, at most
+/// [`crate::import::MAX_INPUT_BYTES`].
+fn read_import(file: &std::path::Path) -> anyhow::Result<String> {
+    let limit = crate::import::MAX_INPUT_BYTES;
+    let mut bytes = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().take(limit + 1).read_to_end(&mut bytes).context("reading standard input")?;
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        f.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", file.display()))?;
+    }
+    if bytes.len() as u64 > limit {
+        bail!("the input is larger than {} MiB: split it", limit / 1024 / 1024);
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("the input is not UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+}
+
+/// Prints every problem of a refused import to stderr, one a line; the error sums them up.
+fn report(refused: crate::import::Refused) -> anyhow::Error {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    for problem in &refused.0 {
+        let _ = writeln!(err, "{problem}");
+    }
+    refused.into()
 }
 
 /// The new user's password: one line from stdin when it is piped, else prompted twice.

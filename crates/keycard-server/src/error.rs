@@ -100,6 +100,15 @@ impl From<crate::password::HashError> for ApiError {
     }
 }
 
+impl From<crate::password::LoginError> for ApiError {
+    fn from(e: crate::password::LoginError) -> Self {
+        match e {
+            crate::password::LoginError::Hash(e) => e.into(),
+            crate::password::LoginError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The 409 message when an account's roles (granted before roles were bounded) would make a
 /// token larger than keycard accepts.
 pub const TOKEN_TOO_LARGE: &str =

@@ -8,10 +8,10 @@ use std::path::Path;
 /// The layers, lowest first, as in the crate documentation.
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["settings", "client", "telemetry", "metrics"]),
-    ("services", &["accounts", "audit", "auth", "cluster", "password", "security", "signing_keys", "ssf"]),
+    ("services", &["accounts", "audit", "auth", "cluster", "import", "password", "security", "signing_keys", "ssf"]),
     ("state", &["state"]),
     ("HTTP", &["routes", "extract", "error", "middleware", "serve", "openapi"]),
-    ("assembly", &["startup"]),
+    ("assembly", &["startup", "check"]),
     ("edge", &["cli"]),
 ];
 

@@ -13,7 +13,8 @@
 //! ```text
 //!  edge        cli                                   the command line (`main.rs` runs it)
 //!               │
-//!  assembly    startup                               Application::build, router(): wires it all
+//!  assembly    startup  check                        Application::build, router(): wires it all;
+//!                                                    `keycard config check` from the same pieces
 //!               │
 //!  HTTP        routes ──► extract ──► error          handlers; extractors; ApiError -> response
 //!              routes ──► openapi                    the API description, /openapi.json and /docs
@@ -21,9 +22,10 @@
 //!               │
 //!  state       state                                 AppState (+ FromRef): the services, shared
 //!               │
-//!  services    accounts  audit  cluster              own error types (HashError, RedisError,
-//!              password  security  signing_keys      KeyRingError, StoreError): no AppState,
-//!              ssf                                   no ApiError; ssf: the Shared Signals transmitter
+//!  services    accounts  audit  cluster  import      own error types (HashError, LoginError,
+//!              password  security  signing_keys      RedisError, KeyRingError, StoreError): no
+//!              ssf                                   AppState, no ApiError; ssf: the Shared Signals
+//!                                                    transmitter
 //!               │
 //!  foundation  settings ──► client    telemetry      configuration; who is calling; logging;
 //!              metrics                               the Prometheus registry
@@ -38,11 +40,13 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

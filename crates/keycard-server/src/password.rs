@@ -18,6 +18,13 @@
 //! with one permit, two arrays). The memory hashing needs is thus `permits x memory_kib`, reused,
 //! and flat under load. Only a stored hash with a larger memory cost than the configured one (from
 //! before the parameters were lowered) still goes through the library, which allocates for it.
+//!
+//! Hashes imported from Flask (werkzeug scrypt and PBKDF2, bcrypt; see [`legacy`]) are verified
+//! here too, in the same blocking pool under the same permits, and [`Passwords::verify_login`]
+//! replaces one by an Argon2id hash as soon as its password has been verified. Those allocate
+//! their own memory (at most 64 MiB for scrypt, 256 MiB for an imported Argon2id string with a
+//! larger memory cost than the configured one: the bounds of [`legacy`]), one per permit at most,
+//! and only until the account's first login.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,10 +33,14 @@ use anyhow::Context;
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::password_hash::try_generate_salt;
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordVerifier, Version};
-use keycard_store::Password;
+use keycard_store::{Credentials, Password, Store, Username};
 use tokio::sync::Semaphore;
 
 use crate::settings::Argon2Settings;
+
+pub mod legacy;
+
+pub use legacy::{HashFormatError, Recognised, Scheme, recognise};
 
 /// Hashes and verifies passwords.
 #[derive(Clone)]
@@ -172,6 +183,18 @@ impl std::fmt::Debug for Passwords {
     }
 }
 
+/// Why [`Passwords::verify_login`] could not decide (never a wrong password, which is `false`).
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// The database failed (reading the account again, or replacing an imported hash: the
+    /// login fails closed).
+    #[error(transparent)]
+    Store(#[from] keycard_store::StoreError),
+}
+
 /// Hashing failed (bad parameters or a runtime fault); never a wrong password.
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
@@ -204,15 +227,32 @@ impl Passwords {
         self.blocking(move |inner| inner.hash(password.as_bytes())).await?
     }
 
-    /// Whether `password` matches `hash`. With no hash (unknown user) it verifies against the
-    /// dummy hash, taking the same time, and answers `false`. A malformed stored hash is `false`.
+    /// Whether `password` (NFKC-normalised, see [`Password::normalize`]) matches `hash`, in any
+    /// stored format keycard understands (Argon2id, or an imported werkzeug or bcrypt hash).
+    /// With no hash (unknown user) it verifies against the dummy hash, taking the same time, and
+    /// answers `false`. A malformed stored hash is `false`.
     pub async fn verify(&self, hash: Option<&str>, password: &str) -> Result<bool, HashError> {
+        self.check(hash, password, password).await
+    }
+
+    /// [`Passwords::verify`] with the password both as typed and normalised: an imported hash
+    /// was made by Flask from the password as typed (werkzeug and bcrypt normalise nothing), so it
+    /// is tried with that first, then with the normalised form if that differs. Argon2id hashes
+    /// are keycard's and always of the normalised form.
+    async fn check(&self, hash: Option<&str>, typed: &str, normalized: &str) -> Result<bool, HashError> {
         let known = hash.is_some();
         let hash = hash.map(str::to_owned);
-        let password = password.to_owned();
+        let (typed, normalized) = (typed.to_owned(), normalized.to_owned());
         self.blocking(move |inner| {
             let stored = hash.as_deref().unwrap_or(&inner.dummy_hash);
-            inner.verify(password.as_bytes(), stored) && known
+            let matched = match legacy::recognise(stored) {
+                Ok(Recognised::Foreign(foreign)) => {
+                    foreign.verify(typed.as_bytes()) || (typed != normalized && foreign.verify(normalized.as_bytes()))
+                }
+                // Argon2id (ours may exceed the import bounds) or malformed (false).
+                Ok(Recognised::Argon2id) | Err(_) => inner.verify(normalized.as_bytes(), stored),
+            };
+            matched && known
         })
         .await
     }
@@ -225,6 +265,83 @@ impl Passwords {
     /// Hashes that may run at once.
     pub fn slots(&self) -> usize {
         self.inner.max_blocks
+    }
+
+    /// The login check: whether `password` (as typed) matches the account's stored hash; with
+    /// no account, the dummy verification and `false`.
+    ///
+    /// When the stored hash is an imported one (werkzeug, bcrypt) and the password matches, it
+    /// is replaced by an Argon2id hash of the password before this returns, by a conditional
+    /// `UPDATE` (so no copy of the old hash is kept anywhere). If that write fails, the login
+    /// **fails closed**: the error (503 while the database is unavailable) is returned and no
+    /// token is issued, so an account never logs in while its imported hash outlives the login;
+    /// the old hash stays until a later login succeeds in replacing it. If the hash changed
+    /// meanwhile (a concurrent login replaced it first, or a password change), the password is
+    /// checked against the hash now stored.
+    ///
+    /// A wrong password against an imported hash gets `false` after the full verification, as
+    /// against an Argon2id one; the time it takes is that hash's own cost (bounded, see
+    /// [`legacy`]), as it was in the Flask app.
+    pub async fn verify_login(
+        &self,
+        store: &Store,
+        credentials: Option<&Credentials>,
+        password: &str,
+        now: i64,
+    ) -> Result<bool, LoginError> {
+        let normalized = Password::normalize(password);
+        let Some(credentials) = credentials else {
+            return Ok(self.check(None, password, &normalized).await?);
+        };
+        let stored = credentials.password_hash.as_str();
+        if !self.check(Some(stored), password, &normalized).await? {
+            return Ok(false);
+        }
+        match legacy::recognise(stored) {
+            Ok(Recognised::Foreign(foreign)) => {
+                self.upgrade(store, credentials, foreign.scheme(), normalized, now).await
+            }
+            Ok(Recognised::Argon2id) | Err(_) => Ok(true),
+        }
+    }
+
+    /// Replaces the verified imported hash of `credentials` by an Argon2id hash of `normalized`.
+    async fn upgrade(
+        &self,
+        store: &Store,
+        credentials: &Credentials,
+        from: Scheme,
+        normalized: String,
+        now: i64,
+    ) -> Result<bool, LoginError> {
+        let password = normalized.clone();
+        // Not `hash(&Password)`: an imported password may be shorter than today's rule allows,
+        // and it keeps working (a password change must meet the rule).
+        let new_hash = self.blocking(move |inner| inner.hash(password.as_bytes())).await??;
+        let user = &credentials.user;
+        match store.replace_password_hash(user.id, &credentials.password_hash, &new_hash, now).await {
+            Ok(true) => {
+                tracing::info!(username = ?user.username, from = from.label(), "imported password hash replaced by argon2id");
+                Ok(true)
+            }
+            Ok(false) => {
+                // The name was read from the database: it passes the look-up rule.
+                let Ok(username) = Username::existing(&user.username) else { return Ok(false) };
+                match store.find_credentials(&username).await? {
+                    Some(current)
+                        if current.user.id == user.id
+                            && !matches!(legacy::recognise(&current.password_hash), Ok(Recognised::Foreign(_))) =>
+                    {
+                        Ok(self.check(Some(&current.password_hash), &normalized, &normalized).await?)
+                    }
+                    _ => Ok(false),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(username = ?user.username, error = ?e, "cannot replace the imported password hash: login refused");
+                Err(e.into())
+            }
+        }
     }
 
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> T + Send + 'static) -> Result<T, HashError> {
@@ -410,6 +527,138 @@ mod tests {
             assert!(!check.await.unwrap().unwrap());
         }
         assert_eq!(passwords.queue_depth(), 0);
+    }
+
+    /// Real hashes of "correct horse battery" (and of one non-ASCII password), made once with
+    /// Werkzeug 3.1.9 and bcrypt 5.0.0 from PyPI (Python 3.11, in a venv):
+    ///
+    /// ```text
+    /// from werkzeug.security import generate_password_hash
+    /// import bcrypt
+    /// generate_password_hash("correct horse battery", method="scrypt")          # N=2^15, r=8, p=1
+    /// generate_password_hash("correct horse battery", method="scrypt:16384:8:1")
+    /// generate_password_hash("correct horse battery", method="pbkdf2:sha256:1000")
+    /// generate_password_hash("correct horse battery", method="pbkdf2:sha512:1000")
+    /// generate_password_hash("pässwörd ünïcode", method="scrypt:1024:8:1")
+    /// bcrypt.hashpw(b"correct horse battery", bcrypt.gensalt(rounds=4, prefix=b"2b"))  # and b"2a"
+    /// ```
+    const WERKZEUG_SCRYPT_DEFAULT: &str = "scrypt:32768:8:1$mMzwfTP0vNmxES2r$98a9b29ad529b6d7893ee4fe210c60def5e7642159e2c969c799ea75bf4c2180958ed76dcffc8a6b63fceb69c86076984759c3c6da02c60950155be6135c4a72";
+    const WERKZEUG_SCRYPT: &str = "scrypt:16384:8:1$FdH84JD2SVt3ddie$8b5766afe8eed9be0212ffac8818000d310c30bacebd24b0e5d1f1c514ca52d7911c08d98ad310367c2c3b8812618e4d6158ce0a5716b619b3ab77b951bcb122";
+    const WERKZEUG_PBKDF2_SHA256: &str =
+        "pbkdf2:sha256:1000$PhXNxtXJVGHmcNZa$be4912ef4cc4c5031b16baf52618be2d7803544cf3ecc00f157e34cedb027908";
+    const WERKZEUG_PBKDF2_SHA512: &str = "pbkdf2:sha512:1000$MZxJkkbpHBX4qyEO$fcbeeb5fccf0cdb0f54da2d07fc259699d993edccb2ba88201d8579a9990e171ce2ef8961d2430d3098618efae34c7cb4060be708e4125f00533ab68628bf28e";
+    const WERKZEUG_SCRYPT_UNICODE: &str = "scrypt:1024:8:1$9WN0uqrQQsezR9Vd$dc2a1dd41c71f4de096cee2d11efd0ae58a1c595a06541a9a7a69e885536c0a7644ceb43fd2dbb977e7f1da4cf25441158d66bddc14d0267d2a6802b59ad104d";
+    const BCRYPT_2B: &str = "$2b$04$fYBPB3NJ243wyedwIMMj3uw3A7BildXhSrWD.vAJBVXHAYVr3fJ/u";
+    const BCRYPT_2A: &str = "$2a$04$Mk5TqNqWQG9i4BG5p9LQn.WydTT9AUB7NjO8B.2raoCmlX1lkvS4.";
+
+    #[tokio::test]
+    async fn werkzeug_and_bcrypt_hashes_verify_their_password_only() {
+        let passwords = cheap();
+        let vectors = [
+            (WERKZEUG_SCRYPT_DEFAULT, Scheme::WerkzeugScrypt),
+            (WERKZEUG_SCRYPT, Scheme::WerkzeugScrypt),
+            (WERKZEUG_PBKDF2_SHA256, Scheme::WerkzeugPbkdf2Sha256),
+            (WERKZEUG_PBKDF2_SHA512, Scheme::WerkzeugPbkdf2Sha512),
+            (BCRYPT_2B, Scheme::Bcrypt),
+            (BCRYPT_2A, Scheme::Bcrypt),
+        ];
+        for (hash, scheme) in vectors {
+            assert_eq!(recognise(hash).unwrap().scheme(), scheme, "{hash}");
+            assert!(passwords.verify(Some(hash), "correct horse battery").await.unwrap(), "{hash}");
+            assert!(!passwords.verify(Some(hash), "correct horse batterz").await.unwrap(), "{hash}");
+            assert!(!passwords.verify(Some(hash), "").await.unwrap(), "{hash}");
+        }
+        // bcrypt's $2y$ (PHP's name for $2b$) is the same algorithm.
+        let two_y = BCRYPT_2B.replacen("$2b$", "$2y$", 1);
+        assert!(passwords.verify(Some(&two_y), "correct horse battery").await.unwrap());
+        assert!(passwords.verify(Some(WERKZEUG_SCRYPT_UNICODE), "p\u{e4}ssw\u{f6}rd \u{fc}n\u{ef}code").await.unwrap());
+        // A flipped output digit, an upper-case copy (hex is case-blind) and a wrong salt.
+        let flipped = format!("{}0", &WERKZEUG_PBKDF2_SHA256[..WERKZEUG_PBKDF2_SHA256.len() - 1]);
+        assert!(!passwords.verify(Some(&flipped), "correct horse battery").await.unwrap());
+        let upper = WERKZEUG_PBKDF2_SHA256.replace("be4912ef4cc4", "BE4912EF4CC4");
+        assert!(passwords.verify(Some(&upper), "correct horse battery").await.unwrap());
+        let salted = WERKZEUG_PBKDF2_SHA256.replace("$PhXNxtXJVGHmcNZa$", "$PhXNxtXJVGHmcNZb$");
+        assert!(!passwords.verify(Some(&salted), "correct horse battery").await.unwrap());
+    }
+
+    /// The password as typed is what Flask hashed; one whose NFKC form differs still verifies.
+    #[tokio::test]
+    async fn an_imported_hash_is_checked_against_the_password_as_typed() {
+        let passwords = cheap();
+        let typed = "\u{fb01}ne password"; // "ﬁne password": NFKC makes "fine password"
+        let mut output = [0u8; 32];
+        let iterations = std::num::NonZeroU32::new(1000).unwrap();
+        aws_lc_rs::pbkdf2::derive(
+            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            b"salt",
+            typed.as_bytes(),
+            &mut output,
+        );
+        let hex: String = output.iter().map(|b| format!("{b:02x}")).collect();
+        let hash = format!("pbkdf2:sha256:1000$salt${hex}");
+        let normalized = Password::normalize(typed);
+        assert_ne!(normalized, typed);
+        assert!(passwords.check(Some(&hash), typed, &normalized).await.unwrap());
+        assert!(!passwords.check(Some(&hash), "fine password", "fine password").await.unwrap());
+    }
+
+    #[test]
+    fn malformed_and_out_of_bounds_hashes_are_refused_with_a_reason_that_does_not_echo_them() {
+        let hex64 = "ab".repeat(64);
+        let hex32 = "ab".repeat(32);
+        let cases = [
+            ("md5$salt$abc".to_owned(), "unknown password hash format"),
+            ("plain-text-password".to_owned(), "unknown password hash format"),
+            (format!("scrypt$salt${hex64}"), "expected scrypt:N:r:p"),
+            (format!("scrypt:16384:8$salt${hex64}"), "expected scrypt:N:r:p"),
+            (format!("scrypt:1000:8:1$salt${hex64}"), "power of two"),
+            (format!("scrypt:2097152:8:1$salt${hex64}"), "bounds"),
+            (format!("scrypt:65536:16:1$salt${hex64}"), "bounds"),
+            (format!("scrypt:32768:8:16$salt${hex64}"), "bounds"),
+            (format!("scrypt:16384:8:1$salt${hex32}"), "128 hex digits"),
+            (format!("scrypt:16384:8:1$${hex64}"), "salt"),
+            ("scrypt:16384:8:1$salt".to_owned(), "METHOD$SALT$HEX"),
+            (format!("scrypt:16384:8:1$salt${}", "zz".repeat(64)), "hex digits"),
+            (format!("pbkdf2:sha256$salt${hex32}"), "expected pbkdf2"),
+            (format!("pbkdf2:sha1:1000$salt${hex32}"), "only sha256 and sha512"),
+            (format!("pbkdf2:sha256:0$salt${hex32}"), "iterations must be"),
+            (format!("pbkdf2:sha256:2000001$salt${hex32}"), "iterations must be"),
+            (format!("pbkdf2:sha512:1000$salt${hex32}"), "128 hex digits"),
+            (BCRYPT_2B.replacen("$04$", "$15$", 1), "cost must be"),
+            (BCRYPT_2B.replacen("$04$", "$03$", 1), "cost must be"),
+            (BCRYPT_2B[..59].to_owned(), "bcrypt: expected"),
+            (format!("{}!", &BCRYPT_2B[..59]), "bcrypt: expected"),
+            ("$2x$04$fYBPB3NJ243wyedwIMMj3uw3A7BildXhSrWD.vAJBVXHAYVr3fJ/u".to_owned(), "unknown"),
+            ("$argon2i$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(), "only argon2id"),
+            ("$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(), "bounds"),
+            ("$argon2id$v=19$m=131072,t=16,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(), "bounds"),
+            ("$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ".to_owned(), "missing"),
+            ("$argon2id$nonsense".to_owned(), "PHC"),
+        ];
+        for (hash, reason) in &cases {
+            let err = recognise(hash).map(|r| r.scheme()).expect_err(hash).to_string();
+            assert!(err.contains(reason), "{hash}: {err}");
+            assert!(!err.contains("salt$") && !err.contains("abab") && !err.contains("fYBPB3"), "{err}");
+        }
+        let ours = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert_eq!(recognise(ours).unwrap().scheme(), Scheme::Argon2id);
+    }
+
+    /// The default werkzeug scrypt (N = 2^15) and the largest PBKDF2 allowed stay well under the
+    /// second the bounds promise (optimised dependencies, as in every profile here).
+    #[test]
+    fn the_costliest_accepted_hashes_verify_in_about_a_second_at_most() {
+        let hex32 = "ab".repeat(32);
+        for hash in [
+            WERKZEUG_SCRYPT_DEFAULT.to_owned(),
+            format!("pbkdf2:sha256:{}$salt${hex32}", legacy::PBKDF2_MAX_ITERATIONS),
+        ] {
+            let Ok(Recognised::Foreign(foreign)) = recognise(&hash) else { panic!("{hash}") };
+            let started = std::time::Instant::now();
+            let _ = foreign.verify(b"correct horse battery");
+            assert!(started.elapsed() < std::time::Duration::from_secs(3), "{hash}: {:?}", started.elapsed());
+        }
     }
 
     #[test]

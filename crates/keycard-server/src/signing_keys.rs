@@ -204,6 +204,17 @@ impl KeyRing {
         self.load(now).await
     }
 
+    /// For `keycard config check`: what [`KeyRing::start`] checks before it writes anything
+    /// (every stored key opens with this configuration), and whether the algorithm has an
+    /// active key (`false`: the first start generates one). Writes nothing.
+    pub async fn check(&self) -> Result<bool, KeyRingError> {
+        let rows = self.store.signing_keys().await?;
+        for row in &rows {
+            self.open(row)?;
+        }
+        Ok(rows.iter().any(|k| self.is_active_signer(k)))
+    }
+
     /// The active key of the algorithm, generated and stored first if there is none. Of several
     /// servers doing this at once, one key wins and every one gets it.
     async fn ensure_active(&self, now: i64) -> Result<StoredSigningKey, KeyRingError> {

@@ -47,6 +47,8 @@ pub struct Transmitter {
     changed: Notify,
     /// Longest wait of a long poll (under the request timeout).
     long_poll: std::time::Duration,
+    /// Set when the server stops: long polls answer at once.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Transmitter {
@@ -87,6 +89,7 @@ impl Transmitter {
             public_url: public_url.trim_end_matches('/').to_owned(),
             changed: Notify::new(),
             long_poll,
+            closing: false.into(),
         })
     }
 
@@ -119,6 +122,17 @@ impl Transmitter {
     /// Longest wait of a long poll.
     pub fn long_poll(&self) -> std::time::Duration {
         self.long_poll
+    }
+
+    /// The server is stopping: waiting polls answer now, new ones do not wait.
+    pub fn close(&self) {
+        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the server is stopping (see [`Transmitter::close`]).
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Tells waiting polls that events may have arrived.

@@ -243,9 +243,14 @@ impl Application {
         tracing::info!(addr = %self.addr, "keycard listening{https}");
         // One shutdown for both listeners: the public one's future tells the metrics one.
         let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+        let ssf = self.state.ssf.clone();
         let shutdown = async move {
             shutdown.await;
             let _ = stop_metrics.send(true);
+            // Waiting Shared Signals polls answer now rather than hold the shutdown for 25 s.
+            if let Some(ssf) = ssf {
+                ssf.close();
+            }
         };
         let metrics = self.metrics_listener.and_then(|(listener, addr)| {
             let metrics = self.state.metrics.clone()?;

@@ -28,8 +28,8 @@ pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditRecord};
 pub use domain::{ADMIN_ROLE, Email, Password, Role, Roles, TOO_MANY_ROLES, UserStatus, Username, ValidationError};
 pub use error::StoreError;
 pub use model::{
-    Credentials, KeyState, NewSession, NewSigningKey, NewUser, Revoked, Rotation, SessionInfo, SigningKeysVersion,
-    StoredSigningKey, User,
+    Credentials, DatabaseStatus, KeyState, NewSession, NewSigningKey, NewUser, Revoked, Rotation, SessionInfo,
+    SigningKeysVersion, StoredSigningKey, User,
 };
 pub use ssf::{NewStream, Pending, SessionEvent, Stream, StreamStatus, VerificationEvent};
 pub use store::{Backend, PoolStats, Store, StoreOptions, redact_url};

@@ -288,3 +288,36 @@ pub struct SigningKeysVersion {
     /// Newest `retired_at`.
     pub max_retired_at: Option<i64>,
 }
+
+/// A database as `keycard config check` sees it, read without changing anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseStatus {
+    /// Whether the database exists (`false`: an SQLite file not created yet, made at first
+    /// start).
+    pub exists: bool,
+    /// Migrations of this keycard that are applied.
+    pub applied: usize,
+    /// Migrations of this keycard not applied yet (the server applies them at start).
+    pub pending: usize,
+    /// Versions applied to the database that this keycard does not know (a newer keycard
+    /// migrated it): the server refuses to start.
+    pub unknown: Vec<i64>,
+    /// Versions whose migration failed half-way: the server refuses to start.
+    pub failed: Vec<i64>,
+}
+
+/// Which of `known` versions are applied, pending, unknown to `known`, failed; `applied`:
+/// (version, success) rows of `_sqlx_migrations`.
+pub(crate) fn migration_status(known: &[i64], applied: &[(i64, bool)]) -> DatabaseStatus {
+    let ok: Vec<i64> = applied.iter().filter(|(_, success)| *success).map(|(v, _)| *v).collect();
+    DatabaseStatus {
+        exists: true,
+        applied: known.iter().filter(|v| ok.contains(v)).count(),
+        pending: known.iter().filter(|v| !ok.contains(v)).count(),
+        unknown: ok.iter().copied().filter(|v| !known.contains(v)).collect(),
+        failed: applied.iter().filter(|(_, success)| !*success).map(|(v, _)| *v).collect(),
+    }
+}
+
+/// The applied migrations (both backends).
+pub(crate) const APPLIED_MIGRATIONS_SQL: &str = "SELECT version, success FROM _sqlx_migrations ORDER BY version";

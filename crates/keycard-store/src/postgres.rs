@@ -25,6 +25,7 @@ use crate::model::{
     LIST_SIGNING_KEYS_SQL, RETIRE_ACTIVE_KEY_SQL, RETIRE_KEY_IF_ACTIVE_SQL, SESSION_REVOCATION_MARGIN,
     SIGNING_KEYS_VERSION_SQL,
 };
+use crate::model::{APPLIED_MIGRATIONS_SQL, DatabaseStatus, migration_status};
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::tx::Tx;
 use crate::{
@@ -84,6 +85,28 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// See [`crate::Store::inspect`]: one connection (within `timeout`), reads only.
+    pub async fn inspect(url: &str, timeout: Duration) -> Result<DatabaseStatus, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("keycard config check");
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        let mut conn = match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) if crate::error::is_transient(&e) => {
+                return Err(StoreError::Unreachable { waited: timeout, source: Some(e) });
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(StoreError::Unreachable { waited: timeout, source: None }),
+        };
+        let table: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(&mut conn).await?;
+        let applied: Vec<(i64, bool)> = match table {
+            Some(_) => sqlx::query_as(APPLIED_MIGRATIONS_SQL).fetch_all(&mut conn).await?,
+            None => Vec::new(),
+        };
+        let _ = conn.close().await;
+        Ok(migration_status(&known, &applied))
+    }
+
     /// The pool, for `LISTEN`.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -120,25 +143,42 @@ impl PgStore {
     #[instrument(skip_all, fields(username = ?new.username.as_str()))]
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<i64, StoreError> {
         let mut tx = self.begin().await?;
+        let result = insert_user(tx.conn(), new).await;
+        tx.finish(result).await
+    }
+
+    /// See [`crate::Store::create_users`].
+    #[instrument(skip_all, fields(users = users.len()))]
+    pub async fn create_users(&self, users: &[NewUser<'_>]) -> Result<usize, StoreError> {
+        let mut tx = self.begin().await?;
         let result = async {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-            )
-            .bind(new.username.as_str())
-            .bind(new.username.key())
-            .bind(new.email.map(Email::as_str))
-            .bind(new.password_hash)
-            .bind(new.now)
-            .fetch_one(tx.conn())
-            .await?;
-            for role in new.roles {
-                insert_role(tx.conn(), id, role, new.now).await?;
+            for new in users {
+                insert_user(tx.conn(), new).await?;
             }
-            Ok(id)
+            Ok(users.len())
         }
         .await;
         tx.finish(result).await
+    }
+
+    /// See [`crate::Store::replace_password_hash`].
+    #[instrument(skip_all)]
+    pub async fn replace_password_hash(
+        &self,
+        user_id: i64,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $3, updated_at = $4 WHERE id = $1 AND password_hash = $2")
+                .bind(user_id)
+                .bind(old_hash)
+                .bind(new_hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// See [`crate::Store::user_exists`].
@@ -739,6 +779,25 @@ async fn touch_user(conn: &mut PgConnection, username: &Username, now: i64) -> R
         .fetch_optional(&mut *conn)
         .await?;
     id.ok_or(StoreError::NotFound)
+}
+
+/// Inserts one account with its roles, inside the caller's transaction.
+async fn insert_user(conn: &mut PgConnection, new: &NewUser<'_>) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(new.username.as_str())
+    .bind(new.username.key())
+    .bind(new.email.map(Email::as_str))
+    .bind(new.password_hash)
+    .bind(new.now)
+    .fetch_one(&mut *conn)
+    .await?;
+    for role in new.roles {
+        insert_role(&mut *conn, id, role, new.now).await?;
+    }
+    Ok(id)
 }
 
 /// Grants `role` inside `tx`; whether it was new.

@@ -11,9 +11,9 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::model::{
-    ACTIVE_SIGNING_KEY_SQL, DELETE_RETIRED_KEYS_SQL, INSERT_ACTIVE_KEY_IF_NONE_SQL, INSERT_ACTIVE_KEY_SQL,
-    LIST_SIGNING_KEYS_SQL, RETIRE_ACTIVE_KEY_SQL, RETIRE_KEY_IF_ACTIVE_SQL, SESSION_REVOCATION_MARGIN,
-    SIGNING_KEYS_VERSION_SQL,
+    ACTIVE_SIGNING_KEY_SQL, APPLIED_MIGRATIONS_SQL, DELETE_RETIRED_KEYS_SQL, DatabaseStatus,
+    INSERT_ACTIVE_KEY_IF_NONE_SQL, INSERT_ACTIVE_KEY_SQL, LIST_SIGNING_KEYS_SQL, RETIRE_ACTIVE_KEY_SQL,
+    RETIRE_KEY_IF_ACTIVE_SQL, SESSION_REVOCATION_MARGIN, SIGNING_KEYS_VERSION_SQL, migration_status,
 };
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::tx::Tx;
@@ -97,6 +97,27 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// See [`crate::Store::inspect`]: opens the file read-only, never creating it.
+    pub async fn inspect(url: &str) -> Result<DatabaseStatus, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?.read_only(true).create_if_missing(false);
+        let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        let file = options.get_filename();
+        if file.as_os_str().is_empty() || file.as_os_str() == ":memory:" || !file.exists() {
+            return Ok(DatabaseStatus { exists: false, ..migration_status(&known, &[]) });
+        }
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        let table: Option<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_optional(&mut conn)
+                .await?;
+        let applied: Vec<(i64, bool)> = match table {
+            Some(_) => sqlx::query_as(APPLIED_MIGRATIONS_SQL).fetch_all(&mut conn).await?,
+            None => Vec::new(),
+        };
+        let _ = conn.close().await;
+        Ok(migration_status(&known, &applied))
+    }
+
     /// Starts a write transaction (`BEGIN IMMEDIATE`: the write lock at once, so two writers
     /// never deadlock upgrading a read).
     pub(crate) async fn begin(&self) -> Result<Tx<Sqlite>, StoreError> {
@@ -130,25 +151,42 @@ impl SqliteStore {
     #[instrument(skip_all, fields(username = ?new.username.as_str()))]
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<i64, StoreError> {
         let mut tx = self.begin().await?;
+        let result = insert_user(tx.conn(), new).await;
+        tx.finish(result).await
+    }
+
+    /// See [`crate::Store::create_users`].
+    #[instrument(skip_all, fields(users = users.len()))]
+    pub async fn create_users(&self, users: &[NewUser<'_>]) -> Result<usize, StoreError> {
+        let mut tx = self.begin().await?;
         let result = async {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
-            )
-            .bind(new.username.as_str())
-            .bind(new.username.key())
-            .bind(new.email.map(Email::as_str))
-            .bind(new.password_hash)
-            .bind(new.now)
-            .fetch_one(tx.conn())
-            .await?;
-            for role in new.roles {
-                insert_role(tx.conn(), id, role, new.now).await?;
+            for new in users {
+                insert_user(tx.conn(), new).await?;
             }
-            Ok(id)
+            Ok(users.len())
         }
         .await;
         tx.finish(result).await
+    }
+
+    /// See [`crate::Store::replace_password_hash`].
+    #[instrument(skip_all)]
+    pub async fn replace_password_hash(
+        &self,
+        user_id: i64,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $3, updated_at = $4 WHERE id = $1 AND password_hash = $2")
+                .bind(user_id)
+                .bind(old_hash)
+                .bind(new_hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Whether an account with this (canonical) username exists.
@@ -719,6 +757,25 @@ async fn touch_user(conn: &mut SqliteConnection, username: &Username, now: i64) 
         .fetch_optional(&mut *conn)
         .await?;
     id.ok_or(StoreError::NotFound)
+}
+
+/// Inserts one account with its roles, inside the caller's transaction.
+async fn insert_user(conn: &mut SqliteConnection, new: &NewUser<'_>) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (username, username_key, email, password_hash, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
+    )
+    .bind(new.username.as_str())
+    .bind(new.username.key())
+    .bind(new.email.map(Email::as_str))
+    .bind(new.password_hash)
+    .bind(new.now)
+    .fetch_one(&mut *conn)
+    .await?;
+    for role in new.roles {
+        insert_role(&mut *conn, id, role, new.now).await?;
+    }
+    Ok(id)
 }
 
 /// Grants `role`; whether it was new.

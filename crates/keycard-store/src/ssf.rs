@@ -460,3 +460,31 @@ macro_rules! ssf_backend {
 
 ssf_backend!(SqliteStore, sqlx::Sqlite);
 ssf_backend!(PgStore, sqlx::Postgres);
+
+impl SqliteStore {
+    /// See [`crate::Store::current_refresh_jti`].
+    pub async fn current_refresh_jti(&self, sid: Uuid, now: i64) -> Result<Option<Uuid>, StoreError> {
+        let jti: Option<String> = sqlx::query_scalar(
+            "SELECT refresh_jti FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(sid.to_string())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        jti.map(|j| Uuid::parse_str(&j).map_err(|_| StoreError::Corrupt("sessions.refresh_jti is not a UUID")))
+            .transpose()
+    }
+}
+
+impl PgStore {
+    /// See [`crate::Store::current_refresh_jti`].
+    pub async fn current_refresh_jti(&self, sid: Uuid, now: i64) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT refresh_jti FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(sid)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

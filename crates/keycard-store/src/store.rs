@@ -11,8 +11,8 @@ use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::throttle::{FailureState, ThrottlePolicy};
 use crate::{
-    AuditEvent, AuditFilter, AuditRecord, Credentials, NewSession, NewSigningKey, NewUser, Revoked, Role, Roles,
-    Rotation, SessionInfo, SigningKeysVersion, StoreError, StoredSigningKey, User, UserStatus, Username,
+    AuditEvent, AuditFilter, AuditRecord, Credentials, DatabaseStatus, NewSession, NewSigningKey, NewUser, Revoked,
+    Role, Roles, Rotation, SessionInfo, SigningKeysVersion, StoreError, StoredSigningKey, User, UserStatus, Username,
 };
 
 /// How a [`Store`] connects.
@@ -153,6 +153,19 @@ impl Store {
         Ok(Self { backend, timeout: options.timeout, writes: Arc::default() })
     }
 
+    /// Looks at the database at `url` without changing it (for `keycard config check`): whether
+    /// it exists and answers (PostgreSQL: within `timeout`), and the state of its migrations. An
+    /// SQLite file is opened read-only and never created.
+    pub async fn inspect(url: &str, timeout: Duration) -> Result<DatabaseStatus, StoreError> {
+        match scheme(url) {
+            Some("sqlite") => tokio::time::timeout(timeout, SqliteStore::inspect(url))
+                .await
+                .unwrap_or(Err(StoreError::Unreachable { waited: timeout, source: None })),
+            Some("postgres" | "postgresql") => PgStore::inspect(url, timeout).await,
+            _ => Err(StoreError::UnsupportedUrl),
+        }
+    }
+
     /// The backend, for what only one of them has (PostgreSQL's `LISTEN`).
     pub fn backend(&self) -> &Backend {
         &self.backend
@@ -212,6 +225,32 @@ impl Store {
     /// username (case-insensitively) is taken.
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<i64, StoreError> {
         on_backend!(self, write, s => s.create_user(new))
+    }
+
+    /// Creates every account of `users` with its roles, in **one** transaction: all of them, or
+    /// (on any error, e.g. [`StoreError::Conflict`] for a taken username) none. For bulk imports
+    /// from the CLI, so there is no time limit.
+    pub async fn create_users(&self, users: &[NewUser<'_>]) -> Result<usize, StoreError> {
+        let result = match &self.backend {
+            Backend::Sqlite(s) => s.create_users(users).await,
+            Backend::Postgres(s) => s.create_users(users).await,
+        };
+        self.writes.record(&result, true);
+        result
+    }
+
+    /// Replaces the password hash of account `user_id` by `new_hash` if, and only if, it is still
+    /// `old_hash` (one conditional `UPDATE`): `Ok(false)` when it had changed meanwhile (a
+    /// password change, or a concurrent login that upgraded it first). Sessions are kept: the
+    /// password is the same, only its hash changes (an imported hash upgraded at login).
+    pub async fn replace_password_hash(
+        &self,
+        user_id: i64,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, write, s => s.replace_password_hash(user_id, old_hash, new_hash, now))
     }
 
     /// Whether an account with this (canonical) username exists.
@@ -486,6 +525,12 @@ impl Store {
     /// session revocations in commit order.
     pub async fn pending_events(&self, stream: Uuid, max: i64) -> Result<crate::Pending, StoreError> {
         on_backend!(self, s => s.pending_events(stream, max))
+    }
+
+    /// The `jti` of the one refresh token session `sid` accepts next, if the session is live
+    /// at `now` (introspection: a refresh token rotated away is no longer active).
+    pub async fn current_refresh_jti(&self, sid: Uuid, now: i64) -> Result<Option<Uuid>, StoreError> {
+        on_backend!(self, s => s.current_refresh_jti(sid, now))
     }
 
     /// SSF: forgets verification events made before `verifications_before` and

@@ -47,6 +47,8 @@ on_both_backends!(
     live_revocations_are_loaded_page_by_page_across_the_page_boundary,
     audit_events_can_be_written_in_one_batch,
     pool_stats_show_idle_connections_within_the_maximum,
+    a_bulk_insert_stores_every_user_or_none,
+    a_password_hash_is_replaced_only_if_it_is_still_the_old_one,
 );
 
 async fn pool_stats_show_idle_connections_within_the_maximum(store: Store) {
@@ -773,4 +775,62 @@ async fn the_sqlite_database_and_its_wal_are_readable_by_their_owner_only() {
     let store = Store::connect(&format!("sqlite://{}", old.display())).await.unwrap();
     assert_eq!(mode(&old), 0o600);
     store.close().await;
+}
+
+async fn a_bulk_insert_stores_every_user_or_none(store: Store) {
+    add_user(&store, "Taken", &[]).await;
+    let names: Vec<Username> = ["ann", "bob", "TAKEN", "cy"].iter().map(|n| Username::parse(n).unwrap()).collect();
+    let roles = Roles::parse(["ops"]).unwrap();
+    let new = |u| NewUser { username: u, email: None, password_hash: "scrypt:x", roles: &roles, now: 5 };
+    let users: Vec<NewUser<'_>> = names.iter().map(new).collect();
+    assert!(matches!(store.create_users(&users).await, Err(StoreError::Conflict)));
+    assert_eq!(store.list_users().await.unwrap().len(), 1, "a failed bulk insert left users behind");
+
+    let users: Vec<NewUser<'_>> = names.iter().filter(|u| u.key() != "taken").map(new).collect();
+    assert_eq!(store.create_users(&users).await.unwrap(), 3);
+    let listed = store.list_users().await.unwrap();
+    assert_eq!(listed.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["Taken", "ann", "bob", "cy"]);
+    assert_eq!(listed[1].roles, vec!["ops".to_owned()]);
+    let found = store.find_credentials(&names[1]).await.unwrap().unwrap();
+    assert_eq!(found.password_hash, "scrypt:x");
+    assert_eq!(store.create_users(&[]).await.unwrap(), 0);
+}
+
+async fn a_password_hash_is_replaced_only_if_it_is_still_the_old_one(store: Store) {
+    let id = add_user(&store, "ann", &[]).await;
+    let ann = Username::parse("ann").unwrap();
+    assert!(!store.replace_password_hash(id, "not the stored one", "$argon2id$new", 7).await.unwrap());
+    assert_eq!(store.find_credentials(&ann).await.unwrap().unwrap().password_hash, "$argon2id$fake");
+    assert!(store.replace_password_hash(id, "$argon2id$fake", "$argon2id$new", 7).await.unwrap());
+    assert_eq!(store.find_credentials(&ann).await.unwrap().unwrap().password_hash, "$argon2id$new");
+    assert!(!store.replace_password_hash(id, "$argon2id$fake", "$argon2id$other", 8).await.unwrap());
+}
+
+#[tokio::test]
+async fn inspect_reads_the_migration_state_without_creating_or_migrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("new.db").display());
+    let timeout = std::time::Duration::from_secs(5);
+    let missing = Store::inspect(&url, timeout).await.unwrap();
+    assert!(!missing.exists && missing.applied == 0 && missing.pending > 0, "{missing:?}");
+    assert!(!dir.path().join("new.db").exists(), "inspect created the database");
+    Store::connect(&url).await.unwrap().close().await;
+    let migrated = Store::inspect(&url, timeout).await.unwrap();
+    assert_eq!((migrated.exists, migrated.pending, migrated.applied), (true, 0, missing.pending), "{migrated:?}");
+    assert!(migrated.unknown.is_empty() && migrated.failed.is_empty());
+    assert!(matches!(Store::inspect("mysql://x/y", timeout).await, Err(StoreError::UnsupportedUrl)));
+
+    if let Some(schema) = crate::testing::PgSchema::create().await {
+        let fresh = Store::inspect(&schema.url, timeout).await.unwrap();
+        assert!(fresh.exists && fresh.applied == 0 && fresh.pending > 0, "{fresh:?}");
+        Store::connect(&schema.url).await.unwrap().close().await;
+        let migrated = Store::inspect(&schema.url, timeout).await.unwrap();
+        assert_eq!((migrated.pending, migrated.applied), (0, fresh.pending), "{migrated:?}");
+    }
+}
+
+#[test]
+fn migration_status_sorts_versions_into_applied_pending_unknown_and_failed() {
+    let status = crate::model::migration_status(&[1, 2, 3], &[(1, true), (2, false), (9, true)]);
+    assert_eq!((status.applied, status.pending, status.unknown, status.failed), (1, 2, vec![9], vec![2]));
 }

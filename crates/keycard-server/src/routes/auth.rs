@@ -147,8 +147,8 @@ async fn login(
         Some(username) => state.store.find_credentials(username).await?,
         None => None,
     };
-    let password = Password::normalize(&request.password);
-    let verified = state.passwords.verify(credentials.as_ref().map(|c| c.password_hash.as_str()), &password).await?;
+    // Also verifies imported (werkzeug, bcrypt) hashes and replaces them by argon2id.
+    let verified = state.passwords.verify_login(&state.store, credentials.as_ref(), &request.password, now).await?;
     let user = match credentials {
         Some(c) if verified && c.user.status == UserStatus::Active => c.user,
         _ => {

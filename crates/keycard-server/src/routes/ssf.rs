@@ -407,7 +407,12 @@ async fn poll(
         } else {
             keycard_store::Pending::default()
         };
-        if !pending.is_empty() || request.return_immediately || max == 0 || stream.status != StreamStatus::Enabled {
+        if !pending.is_empty()
+            || request.return_immediately
+            || max == 0
+            || stream.status != StreamStatus::Enabled
+            || transmitter.is_closing()
+        {
             break pending;
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -449,8 +454,18 @@ async fn introspect(
         axum::extract::rejection::FormRejection::InvalidFormContentType(_) => ApiError::UnsupportedMediaType,
         _ => ApiError::BadRequest("Expected a form body with `token` (application/x-www-form-urlencoded)".into()),
     })?;
-    let body = match state.tokens().decode::<Session>(&request.token) {
-        Ok(decoded) if !revoked(&state, &decoded.claims) => {
+    let decoded = state.tokens().decode::<Session>(&request.token).ok().filter(|d| !revoked(&state, &d.claims));
+    let decoded = match decoded {
+        // A refresh token is active only while it is the one its session accepts next: one
+        // rotated away (or whose session ended) is not.
+        Some(d) if d.claims.token_type == keycard_token::TokenType::Refresh => {
+            let current = state.store.current_refresh_jti(d.claims.sid, state.now()).await?;
+            (current.is_some() && current == crate::auth::jti(&d.claims)).then_some(d)
+        }
+        other => other,
+    };
+    let body = match decoded {
+        Some(decoded) => {
             let claims = &decoded.claims;
             let mut body = json!({
                 "active": true,

@@ -30,6 +30,10 @@ fn help_is_available_on_every_command() {
         &["keys", "--help"],
         &["keys", "list", "--help"],
         &["keys", "rotate", "--help"],
+        &["user", "import", "--help"],
+        &["config", "check", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
     ] {
         let out = run_cli(args, "", &[]);
         assert!(out.status.success(), "{args:?}");

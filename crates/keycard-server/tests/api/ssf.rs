@@ -453,6 +453,15 @@ async fn introspection_answers_active_only_for_valid_unrevoked_tokens() {
     assert!(body["exp"].as_i64().unwrap() > body["iat"].as_i64().unwrap());
     let body: Value = introspect(tokens.refresh.clone(), Some(RECEIVER)).await.unwrap().json().await.unwrap();
     assert_eq!((body["active"].as_bool(), body["type"].as_str()), (Some(true), Some("refresh")));
+    // A refresh token rotated away is no longer active; its successor is.
+    let other = app.login_tokens("frank", PASSWORD).await;
+    let rotated = app.refresh(&other.refresh).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let next = TokenPair::from_body(&rotated.json().await.unwrap());
+    let body: Value = introspect(other.refresh.clone(), Some(RECEIVER)).await.unwrap().json().await.unwrap();
+    assert_eq!(body, json!({ "active": false }), "rotated away");
+    let body: Value = introspect(next.refresh.clone(), Some(RECEIVER)).await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], true);
 
     for garbage in ["garbage", "a.b.c", ""] {
         let body: Value = introspect(garbage.to_owned(), Some(RECEIVER)).await.unwrap().json().await.unwrap();
@@ -512,4 +521,22 @@ async fn on_postgres_a_logout_on_one_instance_reaches_a_poll_on_another() {
     assert!(delay < Duration::from_secs(2), "{delay:?}");
     let events = verified_sets(&second, &answer).await;
     assert_eq!(revoked_session(&events[0]).0, sid_of(&tokens.access));
+}
+
+#[tokio::test]
+async fn a_waiting_poll_does_not_hold_up_a_shutdown() {
+    let mut app = spawn_transmitter().await;
+    let stream = create_stream(&app, RECEIVER).await;
+    let waiting = {
+        let (client, url) =
+            (app.client.clone(), app.url(&format!("/ssf/poll/{}", stream["stream_id"].as_str().unwrap())));
+        tokio::spawn(async move { client.post(url).bearer_auth(RECEIVER).json(&json!({})).send().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    app.stop().await;
+    assert!(start.elapsed() < Duration::from_secs(5), "the shutdown waited {:?} for the long poll", start.elapsed());
+    let answer = waiting.await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.json::<Value>().await.unwrap()["sets"], json!({}));
 }
