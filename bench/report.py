@@ -524,6 +524,28 @@ def main():
     out.extend(rows)
     w("")
 
+    # -- issue 15: the resource server (JWKS verifier + Shared Signals revocation feed) ------------
+    rs_rf = runs("resource_server", "rust_floor", "/protected")
+    rs_floor = runs("resource_server", "floor_es256", "/protected")
+    rs_cached = runs("resource_server", "resource_server", "/protected")
+    rs_nocache = runs("resource_server", "resource_server_nocache", "/protected")
+    rows = []
+    r = ratio(rs_cached, rs_rf)[0]
+    target("resource server `GET /protected`, ES256, one token repeated (verified-token cache) ÷ rust_floor "
+           "HS256 `/protected`", "≥ 0.90", fmt_ratio(r), None if r is None else r >= 0.90)
+    r = ratio(rs_nocache, rs_floor)[0]
+    target("resource server `GET /protected`, ES256, cache off (every request verifies) ÷ floor_es256 ES256 "
+           "`/protected`", "≥ 0.95", fmt_ratio(r), None if r is None else r >= 0.95)
+    w("## Targets (issue 15)")
+    w("")
+    w("The resource server is held to the server's bars (issue 15, 5: *the resource server's /protected "
+      "against the floor, same target as the server*). Details in *9. Resource server (issue 15)*.")
+    w("")
+    w("| what | bar | measured | |")
+    w("|---|---|---|---|")
+    out.extend(rows)
+    w("")
+
     # -- throughput tables -------------------------------------------------------------------
     def table(title, entries, note=None):
         entries = [e for e in entries if e[2] is not None]
@@ -693,6 +715,56 @@ def main():
         w("Bars (issue 13, 7): ES256 cached ≥ 0.90 × the HS256 floor; ES256 uncached ≥ 0.95 × the bare "
           "axum + jsonwebtoken ES256 floor. For HS256 the second column compares keycard with the floor on "
           "the same crypto backend (aws-lc).")
+        w("")
+
+    # -- resource server ----------------------------------------------------------------------
+    if any((rs_rf, rs_floor, rs_cached, rs_nocache)):
+        def cpu_cell(rr):
+            cpu = rr.cpu_us if rr else None
+            return "–" if cpu is None else f"{cpu:.1f} µs"
+
+        w("## 9. Resource server (issue 15)")
+        w("")
+        w("`GET /protected` on keycard-jwks's `resource_server` example (`crates/keycard-jwks/examples/"
+          "resource_server.rs`, release build): a bare axum router whose `JwtLayer` comes from a "
+          "`JwksVerifier` (keycard's JWK Set, fetched at start) with a `RevocationFeed` (keycard's Shared "
+          "Signals poll stream, RFC 8936; every token's `jti` and `sid` are looked up in its in-memory "
+          "revocation set), answering `{\"logged_in_as\": sub}`. The tokens come from a keycard server "
+          "with `KEYCARD_JWT_ALGORITHM=ES256` (one account registered and logged in; one access token "
+          "sent on every request), which is not measured: it runs on the load generator's core (CPU 0) "
+          "and only answers the feeds' long polls during the runs, so its CPU counts as foreign load. "
+          "*cached*: the example's defaults, so from the second request on the verifier's verified-token "
+          "cache skips the ECDSA check (claims, expiry and revocation still checked every time). *cache "
+          "off*: `KEYCARD_VERIFIED_TOKEN_CACHE=0`, every request verifies the signature. Against "
+          "rust_floor `/protected` (HS256) and `bench/floor_es256` with `FLOOR_ALG=ES256` (jsonwebtoken 11 "
+          "on aws-lc, as keycard), all in one rotated group per round.")
+        w("")
+        w("| target | algorithm | token | req/s | p50 ms | p99 ms | server CPU / request | runs | errors | "
+          "foreign load (max over runs, % of a core) |")
+        w("|---|---|---|---:|---:|---:|---:|---:|---|---:|")
+
+        def rs_row(label, a, how, rr):
+            if rr is None:
+                return
+            w(f"| {label} | {a} | {how} | {fmt_num(rr.rps)} | {fmt_ms(rr.p50)} | {fmt_ms(rr.p99)} | "
+              f"{cpu_cell(rr)} | {len(rr.runs)} | {rr.errors} | {fmt_num(rr.foreign)} |")
+
+        rs_row("rust_floor", "HS256", "one token", rs_rf)
+        rs_row("floor_es256 (`FLOOR_ALG=ES256`)", "ES256", "one token", rs_floor)
+        rs_row("resource server", "ES256", "one token, cached", rs_cached)
+        rs_row("resource server", "ES256", "one token, cache off", rs_nocache)
+        w("")
+        w("| algorithm | resource server cached ÷ rust_floor HS256 | resource server cache off ÷ floor_es256 "
+          "ES256 | cached ÷ cache off | signature check in the resource server (CPU/request, cache off − cached) |")
+        w("|---|---:|---:|---:|---:|")
+        d = (rs_nocache.cpu_us - rs_cached.cpu_us) if rs_cached and rs_nocache and \
+            rs_cached.cpu_us is not None and rs_nocache.cpu_us is not None else None
+        w(f"| ES256 | {ratio_cell(rs_cached, rs_rf)} | {ratio_cell(rs_nocache, rs_floor)} | "
+          f"{ratio_cell(rs_cached, rs_nocache)} | {'–' if d is None else f'{d:.1f} µs'} |")
+        w("")
+        w("Bars (issue 15, 5, with the server's bars of issue 13): cached ≥ 0.90 × the HS256 floor; cache "
+          "off ≥ 0.95 × the ES256 floor. Ratios: median over the rounds, in parentheses the range of the "
+          "per-round ratios.")
         w("")
 
     # -- microbenchmarks ----------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #   bench/run.sh --scenarios protected,user,library --no-flask   # a subset: the report keeps the
 #                       other sections of the existing BENCHMARKS.md, marked as from the earlier run
 #   bench/run.sh --scenarios algorithms --rounds 3 --no-flask    # issue 13: HS256/ES256/EdDSA/RS256
+#   bench/run.sh --scenarios resource_server --rounds 3 --no-flask   # issue 15: the JWKS + SSF verifier
 #
 # Options:
 #   --rounds N          rounds of every throughput comparison (default 3); the targets of a
@@ -17,8 +18,9 @@
 #                       every round; the table shows medians over the rounds
 #   --duration S        seconds per wrk run (default 10)
 #   --connections C     wrk connections (default 64, as the anchors' campaign)
-#   --scenarios LIST    comma-separated subset of: protected user library algorithms refresh login
-#                       memory soak (default: all). protected includes the 1,000,000-revoked-ids server;
+#   --scenarios LIST    comma-separated subset of: protected user library algorithms resource_server
+#                       refresh login memory soak (default: all).
+#                       protected includes the 1,000,000-revoked-ids server;
 #                       library is keycard-axum's examples (simple, additional_data_in_access_token,
 #                       jwt_locations with cookie + CSRF) against rust_floor /protected;
 #                       soak is bench/soak.sh (RSS over a long mixed load, on its own server);
@@ -27,7 +29,13 @@
 #                       (one token repeated: cache hits) and without (KEYCARD_VERIFIED_TOKEN_CACHE=0:
 #                       every request verifies the signature), against rust_floor /protected (HS256)
 #                       and bench/floor_es256 (rust_floor with FLOOR_ALG=HS256|ES256|EdDSA|RS256 on
-#                       jsonwebtoken's aws_lc_rs backend) in the same rounds.
+#                       jsonwebtoken's aws_lc_rs backend) in the same rounds;
+#                       resource_server is issue 15's resource server (keycard-jwks's example
+#                       resource_server: JWKS verifier + Shared Signals revocation feed) GET /protected
+#                       with one ES256 token from a keycard issuer (KEYCARD_JWT_ALGORITHM=ES256, on CPU 0
+#                       with wrk: it only serves the keys and the SSF poll), with its verified-token cache
+#                       (cache hits) and without (KEYCARD_VERIFIED_TOKEN_CACHE=0), against rust_floor
+#                       /protected (HS256) and bench/floor_es256 (FLOOR_ALG=ES256) in the same rounds.
 #                       With a subset, sections and rows of scenarios not run are copied from the
 #                       existing report (--output) and marked as from the earlier run
 #   --soak-duration S   seconds of the soak's mixed load (default 600)
@@ -47,8 +55,9 @@
 #                       --soak-duration 60
 #   -h, --help          this text
 #
-# Pinning (as the anchors): every server on CPU 1 (`taskset -c 1`), wrk on CPU 0, so each number
-# is one server core driven by one load-generator core. Needs: cargo, python3, curl, taskset, ss,
+# Pinning (as the anchors): every measured server on CPU 1 (`taskset -c 1`), wrk on CPU 0, so each
+# number is one server core driven by one load-generator core (resource_server's keycard issuer, not
+# measured, on CPU 0). Needs: cargo, python3, curl, taskset, ss,
 # and wrk (installed from the Debian package when missing). Raw result lines and logs go to
 # target/bench/<timestamp>/ (the raw lines also at the end of the report).
 set -euo pipefail
@@ -57,7 +66,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 COMMAND="bench/run.sh${*:+ $*}"
 
-ROUNDS=3 DURATION=10 CONNS=64 SCENARIOS="protected,user,library,algorithms,refresh,login,memory,soak" REVOKED=1000000 SOAK_DURATION=600
+ROUNDS=3 DURATION=10 CONNS=64 SCENARIOS="protected,user,library,algorithms,resource_server,refresh,login,memory,soak" REVOKED=1000000 SOAK_DURATION=600
 IDLE_CONNS=10000 QUIET=25 QUIET_MAX=300 MAX_FOREIGN=15 RETRIES=2 FLASK=1 BUILD=1
 OUTPUT="$ROOT/BENCHMARKS.md" PROBE_CONNS=8 MEM_RUNS=3 KEYCARD_OVERRIDE=""
 
@@ -89,7 +98,7 @@ done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
 SCENARIOS=",${SCENARIOS// /,},"
 for s in ${SCENARIOS//,/ }; do
-  case "$s" in protected|user|library|algorithms|refresh|login|memory|soak) ;; *) die "unknown scenario $s" ;; esac
+  case "$s" in protected|user|library|algorithms|resource_server|refresh|login|memory|soak) ;; *) die "unknown scenario $s" ;; esac
 done
 want() { [[ "$SCENARIOS" == *",$1,"* ]]; }
 
@@ -108,6 +117,8 @@ RF_BIN="$ANCHORS/rust_floor/target/release/rust_floor"
 KEYCARD="${KEYCARD_OVERRIDE:-$TARGET_DIR/release/keycard}"
 # bench/floor_es256: its own Cargo project (not in the workspace), built into our target directory.
 FLOOR_BIN="$TARGET_DIR/release/floor_es256"
+# keycard-jwks's resource_server example (issue 15), built in release below.
+RS_BIN="$EXAMPLES/resource_server"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="$TARGET_DIR/bench/$STAMP"
 RAW="$WORK/raw.txt"
@@ -122,6 +133,10 @@ P_LIB_SIMPLE=18084 P_LIB_CLAIMS=18085 P_LIB_COOKIE=18086
 P_FLOOR_HS256=18087 P_FLOOR_ES256=18088 P_FLOOR_EDDSA=18089 P_FLOOR_RS256=18090
 P_KC_ES256=18091 P_KC_ES256_NC=18092 P_KC_EDDSA=18093 P_KC_EDDSA_NC=18094 P_KC_RS256=18095 P_KC_RS256_NC=18096
 ASYM_ALGS=(ES256 EdDSA RS256)
+# resource_server: the keycard issuer (ES256, a transmitter for the resource servers' credential) and
+# the resource servers, with and without their verified-token cache.
+P_KC_ISSUER=18097 P_RS=18098 P_RS_NC=18099
+RS_CREDENTIAL="bench-resource-server-credential-0123456789" RS_USER="reader"
 # The server's settings the algorithms scenario relies on (checked against `keycard serve --help`).
 ALG_ENV=KEYCARD_JWT_ALGORITHM CACHE_ENV=KEYCARD_VERIFIED_TOKEN_CACHE
 SECRET="bench-only-secret-0123456789abcdef0123456789abcdef"
@@ -154,7 +169,11 @@ if [[ $BUILD -eq 1 ]]; then
     (cd "$ROOT" && cargo build --release -p keycard-axum --example simple \
       --example additional_data_in_access_token --example jwt_locations) >&2
   fi
-  if want algorithms; then
+  if want resource_server; then
+    log "building keycard-jwks's resource_server example (release)"
+    (cd "$ROOT" && cargo build --release -p keycard-jwks --example resource_server) >&2
+  fi
+  if want algorithms || want resource_server; then
     log "building bench/floor_es256 (release, into $TARGET_DIR)"
     CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --locked --manifest-path "$HERE/floor_es256/Cargo.toml" >&2
   fi
@@ -169,8 +188,21 @@ if [[ $BUILD -eq 1 ]]; then
 fi
 [[ -x "$KEYCARD" ]] || die "no keycard binary at $KEYCARD (run without --no-build)"
 [[ -x "$RF_BIN" ]] || die "no rust_floor build (run without --no-build)"
-if want algorithms; then
+if want algorithms || want resource_server; then
   [[ -x "$FLOOR_BIN" ]] || die "no floor_es256 build at $FLOOR_BIN (run without --no-build)"
+fi
+if want resource_server; then
+  [[ -x "$RS_BIN" ]] || die "no resource_server example build at $RS_BIN (run without --no-build)"
+  # As for keycard below: a setting the example does not know would be ignored silently (the
+  # "cache off" row would measure the cache).
+  grep -qaF "$CACHE_ENV" "$RS_BIN" || die "$RS_BIN does not know $CACHE_ENV (an older build of the example?)"
+  help=$("$KEYCARD" serve --help 2>&1 || true)
+  for v in "$ALG_ENV" KEYCARD_PUBLIC_URL KEYCARD_RESOURCE_SERVER_TOKENS; do
+    [[ "$help" == *"$v"* ]] || grep -qaF "$v" "$KEYCARD" ||
+      die "$KEYCARD does not know $v: this keycard cannot run the resource_server scenario"
+  done
+fi
+if want algorithms; then
   # A setting keycard does not know would be ignored silently (the "cache off" rows would measure
   # the cache): it must be in `serve --help` or at least a string in the binary.
   help=$("$KEYCARD" serve --help 2>&1 || true)
@@ -224,11 +256,13 @@ keycard_env() {
     KEYCARD_ACCESS_TTL=1h KEYCARD_REFRESH_TTL=30d KEYCARD_RATE_LIMIT=0)
 }
 
+# On CPU 1 as every measured server; KC_CPU=0 start_keycard ... puts an auxiliary one (the
+# resource_server scenario's issuer) on the load generator's core instead.
 start_keycard() {  # LABEL PORT DB [VAR=VALUE...] -> pid in $STARTED (the VAR=VALUEs added to KC_ENV)
   local label="$1" port="$2" db="$3"; shift 3
   port_free "$port" || die "port $port is in use"
   keycard_env "$port" "$db"
-  env "${KC_ENV[@]}" "$@" taskset -c 1 "$KEYCARD" serve >"$WORK/$label.log" 2>&1 &
+  env "${KC_ENV[@]}" "$@" taskset -c "${KC_CPU:-1}" "$KEYCARD" serve >"$WORK/$label.log" 2>&1 &
   STARTED=$!
   PIDS+=("$STARTED")
   wait_http "http://127.0.0.1:$port/healthz" || { cat "$WORK/$label.log" >&2; die "$label did not start"; }
@@ -279,6 +313,27 @@ start_example() {  # NAME PORT: one of keycard-axum's examples -> pid in $STARTE
   STARTED=$!
   PIDS+=("$STARTED")
   wait_http "http://127.0.0.1:$port/protected" || { cat "$WORK/example-$name.log" >&2; die "example $name did not start"; }
+}
+
+start_resource_server() {  # LABEL PORT [VAR=VALUE...]: the resource_server example against $KC_ISSUER -> pid in $STARTED
+  local label="$1" port="$2"; shift 2
+  port_free "$port" || die "port $port is in use"
+  env KEYCARD_ISSUER_URL="$KC_ISSUER" KEYCARD_SSF_TOKEN="$RS_CREDENTIAL" KEYCARD_BIND="127.0.0.1:$port" "$@" \
+    taskset -c 1 "$RS_BIN" >"$WORK/$label.log" 2>&1 &
+  STARTED=$!
+  PIDS+=("$STARTED")
+  wait_http "http://127.0.0.1:$port/protected" || { cat "$WORK/$label.log" >&2; die "$label did not start"; }
+}
+
+# registered_token BASE_URL USER: POST /register (a new account: 201; 409 if it exists), then the
+# access token from POST /login.
+registered_token() {
+  local body code
+  body=$(printf '{"username":"%s","password":"%s"}' "$2" "$PASSWORD")
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d "$body" "$1/register")
+  [[ "$code" == 201 || "$code" == 409 ]] || die "POST $1/register answered $code"
+  curl -sf -X POST -H 'Content-Type: application/json' -d "$body" "$1/login" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
 
 # example_token BASE_URL: an access token from an example's POST /login (test/test). The examples
@@ -540,7 +595,7 @@ if want protected; then
   python3 "$HERE/probe.py" mint-tokens "$KC_TOKEN" 65536 "$WORK/many-kc.txt" <<<"$SECRET" >&2
   python3 "$HERE/probe.py" mint-tokens "$KC_REV_TOKEN" 65536 "$WORK/many-kc-rev.txt" <<<"$SECRET" >&2
 fi
-if want protected || want user || want library || want algorithms; then
+if want protected || want user || want library || want algorithms || want resource_server; then
   start_anchor rust_floor "$P_RUST" rust
   RF="http://127.0.0.1:$P_RUST"
   RF_TOKEN=$(access_token "$RF")
@@ -551,7 +606,7 @@ if [[ $FLASK -eq 1 ]] && { want protected || want user || want login; }; then
   FL_TOKEN=$(access_token "$FL")
 fi
 
-# algorithms: the URL and token of every target but rust_floor, by target name.
+# algorithms and resource_server: the URL and token of every target but rust_floor, by target name.
 declare -A ALG_URL=() ALG_TOKEN=()
 alg_target() {  # TARGET URL ALG: records the target's URL and a token, checking the token's alg
   local t
@@ -577,6 +632,30 @@ if want algorithms; then
       start_keycard "$name" "${!pv}" "$WORK/$name.db" "${extra[@]}"
       alg_target "$name" "http://127.0.0.1:${!pv}" "$a"
     done
+  done
+fi
+
+if want resource_server; then
+  log "starting the resource_server scenario's servers"
+  if [[ -z "${ALG_URL[floor_es256]:-}" ]]; then
+    start_floor floor_es256 "$P_FLOOR_ES256" ES256
+    alg_target floor_es256 "http://127.0.0.1:$P_FLOOR_ES256" ES256
+  fi
+  # The issuer: not measured (it serves the JWK Set once and answers the feeds' long polls), so on
+  # the load generator's core, leaving CPU 1 to the resource server.
+  new_keycard_db "$WORK/keycard_issuer.db"
+  KC_ISSUER="http://127.0.0.1:$P_KC_ISSUER"
+  KC_CPU=0 start_keycard keycard_issuer "$P_KC_ISSUER" "$WORK/keycard_issuer.db" "$ALG_ENV=ES256" \
+    "KEYCARD_PUBLIC_URL=$KC_ISSUER" "KEYCARD_RESOURCE_SERVER_TOKENS=$RS_CREDENTIAL"
+  RS_TOKEN=$(registered_token "$KC_ISSUER" "$RS_USER") || die "no token from $KC_ISSUER"
+  [[ "$(token_alg "$RS_TOKEN")" == ES256 ]] || die "the issuer signs with $(token_alg "$RS_TOKEN"), not ES256"
+  start_resource_server resource_server "$P_RS"
+  start_resource_server resource_server_nocache "$P_RS_NC" "$CACHE_ENV=0"
+  for t in resource_server:$P_RS resource_server_nocache:$P_RS_NC; do
+    u="http://127.0.0.1:${t#*:}"
+    got=$(curl -s -H "Authorization: Bearer $RS_TOKEN" "$u/protected")
+    [[ "$got" == *"\"logged_in_as\":\"$RS_USER\""* ]] || die "${t%%:*}: GET /protected answered $got"
+    ALG_URL[${t%%:*}]="$u" ALG_TOKEN[${t%%:*}]="$RS_TOKEN"
   done
 fi
 
@@ -656,6 +735,7 @@ if want algorithms; then
   for a in "${ASYM_ALGS[@]}"; do g="$g alg_floor_${a,,} alg_keycard_${a,,} alg_keycard_${a,,}_nocache"; done
   groups+=("$g")
 fi
+want resource_server && groups+=("resource_server:alg_rust_floor alg_floor_es256 alg_resource_server alg_resource_server_nocache")
 want refresh && groups+=("refresh:kc_refresh")
 if want login; then
   g="login:argon2 kc_login"
@@ -666,7 +746,7 @@ fi
 warmed=0
 for ((r = 0; r < ROUNDS; r++)); do
   log "round $((r + 1)) of $ROUNDS"
-  if ((warmed == 0)) && { want protected || want user || want library || want algorithms; }; then
+  if ((warmed == 0)) && { want protected || want user || want library || want algorithms || want resource_server; }; then
     # Unreported warm-up of each GET path, as the anchors' campaign does.
     warm=()
     for t in "${!ALG_URL[@]}"; do warm+=("${ALG_URL[$t]}/protected ${ALG_TOKEN[$t]}"); done

@@ -20,6 +20,9 @@
 //! - `KEYCARD_AUDIENCE` (optional): the `aud` tokens must name (keycard's `KEYCARD_AUDIENCE`).
 //! - `KEYCARD_STALENESS` (optional, seconds, default 30): with no news from keycard for longer,
 //!   requests are refused with 503 (fail closed).
+//! - `KEYCARD_VERIFIED_TOKEN_CACHE` (optional, default 10000): how many tokens whose signature
+//!   verified are remembered, so a token presented again skips the public-key check (claims,
+//!   expiry and revocation are still checked on every request); `0` turns the cache off.
 //! - `KEYCARD_BIND` (default `127.0.0.1:5000`): the address to listen on.
 
 use std::time::Duration;
@@ -41,6 +44,8 @@ pub struct Settings {
     pub audience: Option<String>,
     /// `KEYCARD_STALENESS`.
     pub staleness: Duration,
+    /// `KEYCARD_VERIFIED_TOKEN_CACHE`.
+    pub verified_token_cache: u64,
     /// `KEYCARD_BIND`.
     pub bind: String,
 }
@@ -54,11 +59,18 @@ impl Settings {
             Some(s) => Duration::from_secs(s.parse().map_err(|_| format!("KEYCARD_STALENESS: `{s}` is not seconds"))?),
             None => keycard_jwks::DEFAULT_MAX_STALENESS,
         };
+        let verified_token_cache = match get("KEYCARD_VERIFIED_TOKEN_CACHE") {
+            Some(s) => {
+                s.parse().map_err(|_| format!("KEYCARD_VERIFIED_TOKEN_CACHE: `{s}` is not a number of tokens"))?
+            }
+            None => keycard_jwks::DEFAULT_CACHE_CAPACITY,
+        };
         Ok(Settings {
             issuer: required("KEYCARD_ISSUER_URL")?,
             ssf_token: required("KEYCARD_SSF_TOKEN")?,
             audience: get("KEYCARD_AUDIENCE"),
             staleness,
+            verified_token_cache,
             bind: get("KEYCARD_BIND").unwrap_or_else(|| "127.0.0.1:5000".to_owned()),
         })
     }
@@ -67,7 +79,7 @@ impl Settings {
 /// The application: the issuer's keys and its revocation stream (fails if either cannot be
 /// reached now), then the route.
 pub async fn app(settings: &Settings) -> Result<Router, Box<dyn std::error::Error>> {
-    let builder = JwksVerifier::builder().issuer(&settings.issuer);
+    let builder = JwksVerifier::builder().issuer(&settings.issuer).cache_verified(settings.verified_token_cache);
     let builder = match &settings.audience {
         Some(audience) => builder.audience(audience),
         None => builder.no_audience(),

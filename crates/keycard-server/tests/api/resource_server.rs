@@ -154,3 +154,24 @@ async fn failing_open_keeps_answering_and_a_wrong_credential_is_refused_at_start
     }
     assert_eq!(call(&app, &dan.access).await, (StatusCode::OK, json!({ "logged_in_as": "dan" })));
 }
+
+#[test]
+fn the_example_reads_its_verified_token_cache_size_and_refuses_a_bad_one() {
+    let vars = |cache: Option<&'static str>| {
+        move |name: &str| match name {
+            "KEYCARD_ISSUER_URL" => Some("http://127.0.0.1:1".to_owned()),
+            "KEYCARD_SSF_TOKEN" => Some(CREDENTIAL.to_owned()),
+            "KEYCARD_VERIFIED_TOKEN_CACHE" => cache.map(str::to_owned),
+            _ => None,
+        }
+    };
+    let cache = |v| example::Settings::from_vars(vars(v)).map(|s| s.verified_token_cache);
+    assert_eq!(cache(None), Ok(keycard_jwks::DEFAULT_CACHE_CAPACITY));
+    assert_eq!(cache(Some("")), Ok(keycard_jwks::DEFAULT_CACHE_CAPACITY));
+    assert_eq!(cache(Some("0")), Ok(0));
+    assert_eq!(cache(Some("250")), Ok(250));
+    for bad in ["lots", "-1", "1e4"] {
+        let err = cache(Some(bad)).expect_err(bad);
+        assert!(err.contains("KEYCARD_VERIFIED_TOKEN_CACHE") && err.contains(bad), "{err}");
+    }
+}
