@@ -670,17 +670,7 @@ impl Tokens {
             let json = serde_json::to_vec(&all).map_err(|_| TokenError::Signing)?;
             std::borrow::Cow::Owned(b64(&json))
         };
-        let mut token = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 90);
-        token.push_str(&header_b64);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = keys.sign(token.as_bytes()).ok_or(TokenError::Signing)?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::TooLarge);
-        }
-        Ok(token)
+        compact(&keys, &header_b64, &payload)
     }
 
     /// Verifies `token` and returns its claims, or says exactly why it was refused.
@@ -715,14 +705,7 @@ impl Tokens {
     /// assert_eq!(decoded.header.extra["x-app"], "web");
     /// ```
     pub fn decode<C: DeserializeOwned>(&self, token: &str) -> Result<Decoded<C>, TokenError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::TooLarge);
-        }
-        let (header_b64, rest) = token.split_once('.').ok_or(TokenError::NotEnoughSegments)?;
-        let (payload_b64, signature_b64) = rest.split_once('.').ok_or(TokenError::NotEnoughSegments)?;
-        if signature_b64.contains('.') {
-            return Err(TokenError::TooManySegments);
-        }
+        let (header_b64, payload_b64, signature_b64) = segments(token)?;
         let keys = self.keys.load();
         let (key, header) = key_for(&keys, header_b64)?;
 
@@ -733,20 +716,9 @@ impl Tokens {
             _ => false,
         };
         if !cached {
-            // The longest signature: RSA with an 8192-bit modulus.
-            let mut signature = [0u8; 1024];
-            let signature_len = decode_into(signature_b64, &mut signature).ok_or(TokenError::InvalidSignature)?;
-            let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-            if !key.verify(signed, &signature[..signature_len]) {
-                return Err(TokenError::InvalidSignature);
-            }
+            check_signature(key, token, header_b64, payload_b64, signature_b64)?;
         }
-
-        let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::InvalidPayload)?;
-        // RFC 7519 §7.2 step 10: the claims are a JSON object (serde would also map an array).
-        if !is_json_object(&payload) {
-            return Err(TokenError::InvalidPayload);
-        }
+        let payload = decode_payload(payload_b64)?;
         let claims: Claims<C> = match &self.settings.identity_claim {
             None => serde_json::from_slice(&payload).map_err(|e| classify(&e))?,
             Some(name) => {
@@ -822,14 +794,7 @@ fn key_for<'k>(keys: &'k Keys, header_b64: &str) -> Result<(&'k Key, Arc<Header>
     if let Some(key) = keys.keys.iter().find(|k| k.header_b64 == header_b64) {
         return Ok((key, key.header.clone()));
     }
-    if header_b64.len() > 1024 {
-        return Err(TokenError::InvalidHeader);
-    }
-    let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::HeaderPadding)?;
-    if !is_json_object(&raw) {
-        return Err(TokenError::InvalidHeader);
-    }
-    let header: RawHeader = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
+    let header = parse_header(header_b64)?;
     if header.typ.as_ref().is_some_and(|typ| !ACCEPTED_TYP.iter().any(|t| typ.eq_ignore_ascii_case(t))) {
         return Err(TokenError::InvalidHeader);
     }
@@ -842,6 +807,69 @@ fn key_for<'k>(keys: &'k Keys, header_b64: &str) -> Result<(&'k Key, Arc<Header>
     }
     let parsed = Header { alg: key.alg, typ: header.typ, kid: header.kid, extra: header.extra };
     Ok((key, Arc::new(parsed)))
+}
+
+/// The three segments of a compact JWS no longer than [`MAX_TOKEN_LEN`].
+fn segments(token: &str) -> Result<(&str, &str, &str), TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge);
+    }
+    let (header_b64, rest) = token.split_once('.').ok_or(TokenError::NotEnoughSegments)?;
+    let (payload_b64, signature_b64) = rest.split_once('.').ok_or(TokenError::NotEnoughSegments)?;
+    if signature_b64.contains('.') {
+        return Err(TokenError::TooManySegments);
+    }
+    Ok((header_b64, payload_b64, signature_b64))
+}
+
+/// A protected header that is not byte-equal to one keycard writes: strict base64url of a JSON
+/// object of at most 1 KiB, parsed (the caller checks `typ` and the forbidden parameters).
+fn parse_header(header_b64: &str) -> Result<RawHeader, TokenError> {
+    if header_b64.len() > 1024 {
+        return Err(TokenError::InvalidHeader);
+    }
+    let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::HeaderPadding)?;
+    if !is_json_object(&raw) {
+        return Err(TokenError::InvalidHeader);
+    }
+    serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)
+}
+
+/// Checks the signature of `token` (whose segments are given) with `key`.
+fn check_signature(
+    key: &Key,
+    token: &str,
+    header_b64: &str,
+    payload_b64: &str,
+    signature_b64: &str,
+) -> Result<(), TokenError> {
+    // The longest signature: RSA with an 8192-bit modulus.
+    let mut signature = [0u8; 1024];
+    let signature_len = decode_into(signature_b64, &mut signature).ok_or(TokenError::InvalidSignature)?;
+    let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+    if key.verify(signed, &signature[..signature_len]) { Ok(()) } else { Err(TokenError::InvalidSignature) }
+}
+
+/// The payload's JSON bytes: strict base64url of a JSON object (RFC 7519 §7.2 step 10; serde
+/// would also map an array).
+fn decode_payload(payload_b64: &str) -> Result<Vec<u8>, TokenError> {
+    let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::InvalidPayload)?;
+    if is_json_object(&payload) { Ok(payload) } else { Err(TokenError::InvalidPayload) }
+}
+
+/// `header_b64.payload` signed with the signing key of `keys`, as a compact JWS.
+fn compact(keys: &Keys, header_b64: &str, payload: &[u8]) -> Result<String, TokenError> {
+    let mut token = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 90);
+    token.push_str(header_b64);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let signature = keys.sign(token.as_bytes()).ok_or(TokenError::Signing)?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge);
+    }
+    Ok(token)
 }
 
 /// The application's claims must serialize to a JSON object (or nothing) without reserved names.

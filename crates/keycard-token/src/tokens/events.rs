@@ -7,11 +7,9 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use super::{FORBIDDEN_HEADERS, Header, MAX_TOKEN_LEN, RawHeader, Tokens, decode_into, is_json_object};
+use super::{FORBIDDEN_HEADERS, Header, Tokens, check_signature, compact, decode_payload, parse_header, segments};
 use crate::TokenError;
 use crate::keys::b64;
 
@@ -70,16 +68,7 @@ impl Tokens {
         header.insert("typ".into(), SECEVENT_TYP.into());
         let header = serde_json::to_vec(&header).map_err(|_| TokenError::Signing)?;
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Signing)?;
-        let mut token = b64(&header);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = keys.sign(token.as_bytes()).ok_or(TokenError::Signing)?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::TooLarge);
-        }
-        Ok(token)
+        compact(&keys, &b64(&header), &payload)
     }
 
     /// Verifies a Security Event Token: `typ` must be `secevent+jwt`, the key is chosen from the
@@ -96,22 +85,8 @@ impl Tokens {
     /// assert_eq!(tokens.verify_security_event(&access).unwrap_err(), TokenError::InvalidHeader);
     /// ```
     pub fn verify_security_event(&self, token: &str) -> Result<SecurityEvent, TokenError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::TooLarge);
-        }
-        let (header_b64, rest) = token.split_once('.').ok_or(TokenError::NotEnoughSegments)?;
-        let (payload_b64, signature_b64) = rest.split_once('.').ok_or(TokenError::NotEnoughSegments)?;
-        if signature_b64.contains('.') {
-            return Err(TokenError::TooManySegments);
-        }
-        if header_b64.len() > 1024 {
-            return Err(TokenError::InvalidHeader);
-        }
-        let raw = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::HeaderPadding)?;
-        if !is_json_object(&raw) {
-            return Err(TokenError::InvalidHeader);
-        }
-        let header: RawHeader = serde_json::from_slice(&raw).map_err(|_| TokenError::InvalidHeader)?;
+        let (header_b64, payload_b64, signature_b64) = segments(token)?;
+        let header = parse_header(header_b64)?;
         let is_set =
             |typ: &str| typ.eq_ignore_ascii_case(SECEVENT_TYP) || typ.eq_ignore_ascii_case("application/secevent+jwt");
         if !header.typ.as_deref().is_some_and(is_set) {
@@ -125,16 +100,8 @@ impl Tokens {
         if header.alg != key.alg.as_str() {
             return Err(TokenError::AlgorithmNotAllowed);
         }
-        let mut signature = [0u8; 1024];
-        let signature_len = decode_into(signature_b64, &mut signature).ok_or(TokenError::InvalidSignature)?;
-        let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        if !key.verify(signed, &signature[..signature_len]) {
-            return Err(TokenError::InvalidSignature);
-        }
-        let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::InvalidPayload)?;
-        if !is_json_object(&payload) {
-            return Err(TokenError::InvalidPayload);
-        }
+        check_signature(key, token, header_b64, payload_b64, signature_b64)?;
+        let payload = decode_payload(payload_b64)?;
         let claims: Map<String, Value> = serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidPayload)?;
         check_set_claims(&claims)?;
         if let Some(issuer) = &self.settings.issuer
